@@ -1,1 +1,12 @@
-//! Kat.
+//! Kat serves documented violence in Haiti (incidents, armed-group areas and the
+//! administrative units they are placed in) as OGC API - Features, with a web map.
+//!
+//! The request path reads one way: [`api`] parses a request into a typed query, runs it
+//! against a [`layer::Layer`] through its [`index::SpatialIndex`], and encodes the answer from
+//! the features' pre-serialized bytes.
+
+pub mod index;
+pub mod layer;
+pub mod query;
+pub mod temporal;
+pub mod text;

@@ -1,0 +1,65 @@
+//! Answers as bytes: FeatureCollections built from the features' stored JSON, and links.
+
+use crate::layer::Layer;
+use crate::query::Results;
+use serde::Serialize;
+
+/// A hypermedia link.
+#[derive(Debug, Clone, Serialize)]
+pub struct Link {
+    pub href: String,
+    pub rel: &'static str,
+    #[serde(rename = "type")]
+    pub media_type: &'static str,
+    pub title: String,
+}
+
+impl Link {
+    pub fn new(href: impl Into<String>, rel: &'static str, media_type: &'static str, title: impl Into<String>) -> Self {
+        Link {
+            href: href.into(),
+            rel,
+            media_type,
+            title: title.into(),
+        }
+    }
+
+    /// The link as an HTTP `Link` header value.
+    pub fn header_value(&self) -> String {
+        format!("<{}>; rel=\"{}\"; type=\"{}\"", self.href, self.rel, self.media_type)
+    }
+}
+
+pub const GEOJSON: &str = "application/geo+json";
+pub const JSON: &str = "application/json";
+pub const OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
+pub const HTML: &str = "text/html";
+
+/// The FeatureCollection for one page.
+pub fn feature_collection(layer: &Layer, results: &Results, links: &[Link], time_stamp: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + results.items.len() * 512);
+    out.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"numberMatched\":");
+    out.extend_from_slice(results.matched.to_string().as_bytes());
+    out.extend_from_slice(b",\"numberReturned\":");
+    out.extend_from_slice(results.items.len().to_string().as_bytes());
+    out.extend_from_slice(b",\"timeStamp\":\"");
+    out.extend_from_slice(time_stamp.as_bytes());
+    out.extend_from_slice(b"\",\"links\":");
+    out.extend_from_slice(&serde_json::to_vec(links).unwrap_or_else(|_| b"[]".to_vec()));
+    out.extend_from_slice(b",\"features\":[");
+    write_features(layer, results, 0..results.items.len(), &mut out);
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// Appends the features of `range` (positions in `results.items`), comma-separated, one per
+/// line after the first.
+pub fn write_features(layer: &Layer, results: &Results, range: std::ops::Range<usize>, out: &mut Vec<u8>) {
+    for i in range {
+        if i > 0 {
+            out.extend_from_slice(b",\n");
+        }
+        let d = results.distances.as_ref().map(|d| d[i]);
+        layer.write_feature(results.items[i], out, d);
+    }
+}

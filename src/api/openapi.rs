@@ -1,0 +1,133 @@
+//! The OpenAPI 3.0 document at `/api`: the contract that GDAL, QGIS and OWSLib read.
+//!
+//! Each collection gets its own concrete items path with its queryables declared, because
+//! QGIS and GDAL push a filter down only when it is declared on that exact path, and QGIS
+//! reads `components.parameters.limit` at that key.
+
+use super::params::{DEFAULT_LIMIT, MAX_LIMIT, MAX_WITHIN_M};
+use crate::layer::{CollectionSpec, COLLECTIONS};
+use serde_json::{json, Map, Value};
+
+fn responses(ok: Value) -> Value {
+    let problem = |d: &str| json!({"description": d, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
+    json!({
+        "200": ok,
+        "304": {"description": "Not modified (the ETag in If-None-Match still holds)"},
+        "400": problem("A parameter is invalid, unknown or repeated; the body names it"),
+        "404": problem("No such collection, feature or place"),
+        "405": problem("Method not allowed"),
+        "406": problem("The requested format (f or Accept) is not offered"),
+        "414": problem("The query string is too long"),
+        "503": problem("The data is not loaded yet"),
+    })
+}
+
+fn json_ok(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+fn geojson_ok(description: &str, schema: &str) -> Value {
+    json!({"description": description, "content": {"application/geo+json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn queryable_params(spec: &CollectionSpec) -> Vec<Value> {
+    spec.queryables
+        .iter()
+        .map(|q| {
+            json!({
+                "name": q.name, "in": "query", "required": false, "style": "form", "explode": false,
+                "description": q.description,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 200}
+            })
+        })
+        .collect()
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/parameters/{name}")})
+}
+
+/// The whole document, with `base` as its server.
+pub fn document(base: &str) -> Value {
+    let mut paths = Map::new();
+    let get = |summary: &str, op: &str, params: Vec<Value>, ok: Value| {
+        json!({"get": {"summary": summary, "operationId": op, "parameters": params, "responses": responses(ok)}})
+    };
+    paths.insert("/".into(), get("Landing page", "getLandingPage", vec![reference("f")], json_ok("Links to the API, conformance and collections; the web map for browsers", json!({"type": "object"}))));
+    paths.insert("/api".into(), get("This API definition", "getApi", vec![reference("f")], json!({"description": "OpenAPI 3.0", "content": {"application/vnd.oai.openapi+json;version=3.0": {"schema": {"type": "object"}}}})));
+    paths.insert("/conformance".into(), get("Conformance classes", "getConformance", vec![reference("f")], json_ok("The classes implemented", json!({"type": "object", "required": ["conformsTo"], "properties": {"conformsTo": {"type": "array", "items": {"type": "string"}}}}))));
+    paths.insert("/collections".into(), get("The collections", "getCollections", vec![reference("f")], json_ok("Every collection", json!({"type": "object", "required": ["collections", "links"]}))));
+    paths.insert("/health".into(), get("Readiness, data version and reload status", "getHealth", vec![], json_ok("Health", json!({"type": "object"}))));
+    paths.insert("/geocode".into(), get("Find a Haitian place by name", "geocode", vec![
+        json!({"name": "q", "in": "query", "required": true, "description": "A place name, in French or Kreyòl, misspelt or not, e.g. 'Pont Sonde'", "schema": {"type": "string", "minLength": 1, "maxLength": 200}}),
+        json!({"name": "limit", "in": "query", "required": false, "description": "Candidates to return", "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}}),
+    ], geojson_ok("Candidates, best first", "FeatureCollection")));
+    paths.insert("/reverse".into(), get("The department, commune and communal section at a point", "reverse", vec![
+        json!({"name": "lon", "in": "query", "required": true, "schema": {"type": "number", "minimum": -180, "maximum": 180}}),
+        json!({"name": "lat", "in": "query", "required": true, "schema": {"type": "number", "minimum": -90, "maximum": 90}}),
+    ], geojson_ok("The units containing the point", "Feature")));
+    paths.insert("/collections/{collectionId}".into(), get("One collection", "describeCollection", vec![
+        json!({"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": COLLECTIONS.iter().map(|c| c.id).collect::<Vec<_>>()}}),
+        reference("f"),
+    ], json_ok("The collection", json!({"type": "object", "required": ["id", "links"]}))));
+    for spec in COLLECTIONS {
+        let id = spec.id;
+        let mut items_params = vec![reference("bbox"), reference("limit"), reference("offset"), reference("near"), reference("within"), reference("near_feature"), reference("f")];
+        if spec.time_property.is_some() {
+            items_params.insert(1, reference("datetime"));
+        }
+        items_params.extend(queryable_params(spec));
+        paths.insert(format!("/collections/{id}/items"), json!({"get": {
+            "summary": format!("{} (features)", spec.title),
+            "description": spec.description,
+            "operationId": format!("getFeatures_{id}"),
+            "tags": [id],
+            "parameters": items_params.clone(),
+            "responses": responses(geojson_ok("A page of features, with numberMatched and next/prev links", "FeatureCollection")),
+        }}));
+        let mut download_params = items_params.clone();
+        download_params.retain(|p| p != &reference("f"));
+        paths.insert(format!("/collections/{id}/download"), json!({"get": {
+            "summary": format!("{}: the whole layer, or its filtered view, as one GeoJSON file", spec.title),
+            "operationId": format!("download_{id}"),
+            "tags": [id],
+            "parameters": download_params,
+            "responses": responses(json!({"description": "A GeoJSON file (Content-Disposition: attachment)", "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}}})),
+        }}));
+        paths.insert(format!("/collections/{id}/items/{{featureId}}"), json!({"get": {
+            "summary": format!("One feature of {}", spec.title),
+            "operationId": format!("getFeature_{id}"),
+            "tags": [id],
+            "parameters": [{"name": "featureId", "in": "path", "required": true, "schema": {"type": "string"}}, reference("f")],
+            "responses": responses(geojson_ok("The feature", "Feature")),
+        }}));
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Kat",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Documented violence in Haiti (incidents, armed-group areas) and its administrative units, as OGC API - Features. Distances are geodesic metres on WGS84.",
+            "license": {"name": "Data: CC BY 3.0 IGO (boundaries), CC BY 4.0 (GeoNames); incidents cite their sources"}
+        },
+        "servers": [{"url": base}],
+        "paths": paths,
+        "components": {
+            "parameters": {
+                "f": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false, "description": "Format: json (the default) or, for the landing page, html", "schema": {"type": "string", "enum": ["json", "geojson", "html"]}},
+                "bbox": {"name": "bbox", "in": "query", "required": false, "style": "form", "explode": false, "description": "minLon,minLat,maxLon,maxLat (WGS84); features intersecting the box, edges included", "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
+                "datetime": {"name": "datetime", "in": "query", "required": false, "style": "form", "explode": false, "description": "An RFC 3339 date-time, a date, or an interval a/b with '..' for an open end; features whose date intersects it (undated ones too)", "schema": {"type": "string"}},
+                "limit": {"name": "limit", "in": "query", "required": false, "style": "form", "explode": false, "description": "Features per page; larger values are served as the maximum", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+                "offset": {"name": "offset", "in": "query", "required": false, "style": "form", "explode": false, "description": "Features to skip; follow the next link rather than setting it", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                "near": {"name": "near", "in": "query", "required": false, "style": "form", "explode": false, "description": "LON,LAT: sort by geodesic distance from this point (WGS84 ellipsoid) and add properties.distance_m; with limit=K, the K nearest", "schema": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}}},
+                "within": {"name": "within", "in": "query", "required": false, "style": "form", "explode": false, "description": "With near or near_feature: keep features within this many metres (geodesic; 0 inside a polygon)", "schema": {"type": "number", "exclusiveMinimum": true, "minimum": 0, "maximum": MAX_WITHIN_M}},
+                "near_feature": {"name": "near_feature", "in": "query", "required": false, "style": "form", "explode": false, "description": "COLLECTION/FEATURE_ID: like near, from that feature's point (a polygon's interior point)", "schema": {"type": "string"}}
+            },
+            "schemas": {
+                "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"}, "parameter": {"type": "string"}}},
+                "Feature": {"type": "object", "required": ["type", "geometry", "properties"], "properties": {"type": {"type": "string", "enum": ["Feature"]}, "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]}, "geometry": {"type": "object", "nullable": true}, "properties": {"type": "object", "nullable": true}}},
+                "FeatureCollection": {"type": "object", "required": ["type", "features"], "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]}, "features": {"type": "array", "items": {"$ref": "#/components/schemas/Feature"}}, "numberMatched": {"type": "integer", "minimum": 0}, "numberReturned": {"type": "integer", "minimum": 0}}}
+            }
+        }
+    })
+}

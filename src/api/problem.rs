@@ -1,0 +1,87 @@
+//! Errors as HTTP answers: RFC 9457 problem details that name what to change.
+
+use super::params::{ParamError, QueryError};
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+/// Everything a request can be refused for.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("this resource answers {allow} only")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("{0}")]
+    NotAcceptable(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<ParamError> for ApiError {
+    fn from(e: ParamError) -> Self {
+        ApiError::Query(QueryError::Invalid(e))
+    }
+}
+
+impl ApiError {
+    fn kind(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::Query(QueryError::TooLong(_)) => ("query-too-long", "Query string too long"),
+            ApiError::Query(QueryError::Unknown { .. }) => ("unknown-parameter", "Unknown parameter"),
+            ApiError::Query(QueryError::Repeated(_)) => ("repeated-parameter", "Repeated parameter"),
+            ApiError::Query(QueryError::TooMany(_)) => ("too-many-parameters", "Too many parameters"),
+            ApiError::Query(QueryError::Invalid(_)) => ("invalid-parameter", "Invalid parameter value"),
+            ApiError::NotFound(_) => ("not-found", "Not found"),
+            ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
+            ApiError::NotAcceptable(_) => ("not-acceptable", "Not acceptable"),
+            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+        }
+    }
+
+    /// The problem-details body.
+    pub fn body(&self) -> serde_json::Value {
+        let (kind, title) = self.kind();
+        let mut body = json!({
+            "type": format!("urn:kat:problem:{kind}"),
+            "title": title,
+            "status": self.status_code().as_u16(),
+            "detail": self.to_string(),
+        });
+        if let ApiError::Query(q) = self {
+            if let Some(p) = q.param() {
+                body["parameter"] = json!(p);
+            }
+            if let QueryError::Invalid(e) = q {
+                body["value"] = json!(e.value);
+                body["expected"] = json!(e.expected);
+            }
+        }
+        body
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Query(QueryError::TooLong(_)) => StatusCode::URI_TOO_LONG,
+            ApiError::Query(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status_code());
+        res.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        res.insert_header((header::CACHE_CONTROL, "no-store"));
+        if let ApiError::MethodNotAllowed { allow } = self {
+            res.insert_header((header::ALLOW, *allow));
+        }
+        res.body(self.body().to_string())
+    }
+}

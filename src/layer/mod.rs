@@ -1,0 +1,276 @@
+//! Layers as loaded from the data directory: validated, indexed and serialized once, then
+//! shared read-only by every request.
+
+mod error;
+mod load;
+pub mod spec;
+
+pub use error::LoadError;
+pub use load::load_layer;
+pub use spec::{CollectionSpec, MatchKind, Queryable, COLLECTIONS};
+
+use crate::index::{Rect, SpatialIndex};
+use crate::temporal::Interval;
+use geo::Geometry;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where a feature's JSON lies in the layer's text: serialized once, copied into every answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Record {
+    start: u64,
+    len: u32,
+    /// The `properties` object, relative to `start`.
+    props_at: u32,
+    props_len: u32,
+}
+
+/// A queryable's values, one per feature, folded for comparison.
+#[derive(Debug)]
+pub(crate) enum Column {
+    /// Dictionary-coded: `codes[i]` indexes `values`; `u32::MAX` where the feature has none.
+    Exact {
+        values: HashMap<String, u32>,
+        codes: Vec<u32>,
+    },
+    /// The folded text (array elements joined by U+001F) to search in.
+    Contains { text: Vec<Box<str>> },
+}
+
+/// The geometry kept for queries: bare points for a point layer, full shapes otherwise.
+#[derive(Debug)]
+pub(crate) enum Shapes {
+    Points(Vec<[f64; 2]>),
+    Any(Vec<Option<Geometry<f64>>>),
+}
+
+/// A collection's spatial and temporal extent, computed from its features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Extent {
+    pub bbox: Option<[f64; 4]>,
+    pub interval: Option<(String, String)>,
+}
+
+/// One collection, loaded and indexed.
+pub struct Layer {
+    pub spec: &'static CollectionSpec,
+    text: String,
+    records: Vec<Record>,
+    ids: HashMap<Box<str>, u32>,
+    shapes: Shapes,
+    times: Option<Vec<Interval>>,
+    columns: Vec<Column>,
+    index: SpatialIndex,
+    /// Features without geometry, in file order: listed after the indexed ones when no spatial
+    /// condition applies.
+    unplaced: Vec<u32>,
+    pub extent: Extent,
+    pub load_ms: u128,
+}
+
+impl std::fmt::Debug for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layer")
+            .field("id", &self.spec.id)
+            .field("features", &self.records.len())
+            .finish()
+    }
+}
+
+impl Layer {
+    pub fn id(&self) -> &'static str {
+        self.spec.id
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn index(&self) -> &SpatialIndex {
+        &self.index
+    }
+
+    pub fn unplaced(&self) -> &[u32] {
+        &self.unplaced
+    }
+
+    /// The position of the feature with this id.
+    pub fn position(&self, id: &str) -> Option<u32> {
+        self.ids.get(id).copied()
+    }
+
+    /// The feature's JSON, as it will be sent.
+    pub fn feature_json(&self, idx: u32) -> &str {
+        let r = &self.records[idx as usize];
+        &self.text[r.start as usize..r.start as usize + r.len as usize]
+    }
+
+    /// Appends the feature's JSON, adding `distance_m` to its properties when given.
+    pub fn write_feature(&self, idx: u32, out: &mut Vec<u8>, distance_m: Option<f64>) {
+        let json = self.feature_json(idx).as_bytes();
+        match distance_m {
+            None => out.extend_from_slice(json),
+            Some(d) => {
+                let r = &self.records[idx as usize];
+                let (at, len) = (r.props_at as usize, r.props_len as usize);
+                let d = format!("{{\"distance_m\":{:.1}", d);
+                out.extend_from_slice(&json[..at]);
+                out.extend_from_slice(d.as_bytes());
+                if len >= 2 && json[at] == b'{' {
+                    let inner = &json[at + 1..at + len];
+                    if inner.iter().any(|b| !b.is_ascii_whitespace() && *b != b'}') {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(inner);
+                } else {
+                    out.push(b'}');
+                }
+                out.extend_from_slice(&json[at + len..]);
+            }
+        }
+    }
+
+    /// Appends the feature's JSON with `links` added as its last member.
+    pub fn write_feature_with_links(&self, idx: u32, out: &mut Vec<u8>, links: &str) {
+        let json = self.feature_json(idx).as_bytes();
+        let close = json.iter().rposition(|b| *b == b'}').unwrap_or(json.len());
+        out.extend_from_slice(&json[..close]);
+        out.extend_from_slice(b",\"links\":");
+        out.extend_from_slice(links.as_bytes());
+        out.extend_from_slice(&json[close..]);
+    }
+
+    /// Whether the feature's own geometry (not only its envelope) intersects any of the boxes.
+    pub fn intersects_any(&self, idx: u32, rects: &[Rect]) -> bool {
+        match &self.shapes {
+            Shapes::Points(p) => {
+                let p = p[idx as usize];
+                rects.iter().any(|r| {
+                    r.min[0] <= p[0] && p[0] <= r.max[0] && r.min[1] <= p[1] && p[1] <= r.max[1]
+                })
+            }
+            Shapes::Any(g) => match &g[idx as usize] {
+                None => false,
+                Some(g) => rects.iter().any(|r| {
+                    use geo::Intersects;
+                    let rect = geo::Rect::new(
+                        geo::coord! { x: r.min[0], y: r.min[1] },
+                        geo::coord! { x: r.max[0], y: r.max[1] },
+                    );
+                    g.intersects(&rect)
+                }),
+            },
+        }
+    }
+
+    /// Whether an envelope check is already exact for this layer.
+    pub fn is_point_layer(&self) -> bool {
+        matches!(self.shapes, Shapes::Points(_))
+    }
+
+    /// The geodesic distance from `p` to the feature (0 inside a polygon).
+    pub fn distance_m(&self, idx: u32, p: [f64; 2]) -> f64 {
+        use crate::index::geodesic;
+        match &self.shapes {
+            Shapes::Points(pts) => geodesic::distance_m(p, pts[idx as usize]),
+            Shapes::Any(g) => match &g[idx as usize] {
+                Some(g) => geodesic::distance_to_geometry_m(p, g),
+                None => f64::INFINITY,
+            },
+        }
+    }
+
+    /// A representative point of the feature (its point, or the centre of its envelope).
+    pub fn anchor(&self, idx: u32) -> Option<[f64; 2]> {
+        match &self.shapes {
+            Shapes::Points(p) => {
+                let p = p[idx as usize];
+                (!p[0].is_nan()).then_some(p)
+            }
+            Shapes::Any(g) => {
+                use geo::{BoundingRect, InteriorPoint};
+                let g = g[idx as usize].as_ref()?;
+                g.interior_point()
+                    .map(|p| [p.x(), p.y()])
+                    .or_else(|| g.bounding_rect().map(|r| [r.center().x, r.center().y]))
+            }
+        }
+    }
+
+    pub fn has_time(&self) -> bool {
+        self.times.is_some()
+    }
+
+    /// Whether the feature's date intersects the interval; undated features always do.
+    pub fn in_time(&self, idx: u32, interval: &Interval) -> bool {
+        match &self.times {
+            Some(t) => t[idx as usize].intersects(interval),
+            None => true,
+        }
+    }
+
+    /// Whether the feature matches `queryable = value` (value already folded).
+    pub fn matches(&self, column: usize, value: &PreparedValue, idx: u32) -> bool {
+        match (&self.columns[column], value) {
+            (Column::Exact { codes, .. }, PreparedValue::Code(code)) => codes[idx as usize] == *code,
+            (Column::Contains { text }, PreparedValue::Text(t)) => text[idx as usize].contains(t.as_str()),
+            _ => false,
+        }
+    }
+
+    /// Turns a user's filter value into what [`Layer::matches`] compares with.
+    pub fn prepare(&self, column: usize, value: &str) -> PreparedValue {
+        let folded = crate::text::fold(value);
+        match &self.columns[column] {
+            Column::Exact { values, .. } => PreparedValue::Code(values.get(&folded).copied().unwrap_or(u32::MAX - 1)),
+            Column::Contains { .. } => PreparedValue::Text(folded),
+        }
+    }
+}
+
+/// A filter value ready to compare.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PreparedValue {
+    /// A dictionary code (a value no feature has gets a code that matches nothing).
+    Code(u32),
+    Text(String),
+}
+
+/// Every layer, loaded together: the unit that a reload swaps.
+#[derive(Debug)]
+pub struct Catalog {
+    pub layers: Vec<Arc<Layer>>,
+    /// A fingerprint of the data files, for ETags and `/health`.
+    pub version: String,
+    pub loaded_at: String,
+}
+
+impl Catalog {
+    /// Loads and validates every collection of [`COLLECTIONS`] from `dir`, in parallel.
+    pub fn load(dir: &Path) -> Result<Catalog, LoadError> {
+        use rayon::prelude::*;
+        let started = Instant::now();
+        let layers: Result<Vec<Arc<Layer>>, LoadError> = COLLECTIONS
+            .par_iter()
+            .map(|spec| load_layer(dir, spec).map(Arc::new))
+            .collect();
+        let layers = layers?;
+        let version = load::fingerprint(dir, COLLECTIONS.iter().map(|s| s.file));
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, "catalog loaded");
+        Ok(Catalog {
+            layers,
+            version,
+            loaded_at: crate::temporal::now_rfc3339(),
+        })
+    }
+
+    pub fn layer(&self, id: &str) -> Option<&Arc<Layer>> {
+        self.layers.iter().find(|l| l.id() == id)
+    }
+}

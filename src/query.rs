@@ -1,0 +1,111 @@
+//! A typed items query, and running it against a layer.
+//!
+//! ```
+//! use kat::query::ItemsQuery;
+//! let q = ItemsQuery { limit: 10, ..ItemsQuery::default() };
+//! assert!(q.bbox.is_empty() && q.near.is_none());
+//! ```
+
+use crate::index::{Rect, NearHit};
+use crate::layer::{Layer, PreparedValue};
+use crate::temporal::Interval;
+
+/// "Sort by distance from this point", optionally "and keep only those within this radius".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Near {
+    pub origin: [f64; 2],
+    pub within_m: Option<f64>,
+}
+
+/// Everything `/items` can ask, already parsed and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemsQuery {
+    /// Boxes whose union is the spatial filter (two when a box crosses the antimeridian);
+    /// empty for none.
+    pub bbox: Vec<Rect>,
+    pub datetime: Option<Interval>,
+    /// `(queryable position in the collection's spec, value)`.
+    pub filters: Vec<(usize, String)>,
+    pub near: Option<Near>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl Default for ItemsQuery {
+    fn default() -> Self {
+        ItemsQuery {
+            bbox: Vec::new(),
+            datetime: None,
+            filters: Vec::new(),
+            near: None,
+            offset: 0,
+            limit: 100,
+        }
+    }
+}
+
+/// One page of answers: positions in the layer, with distances for a `near` query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Results {
+    pub matched: usize,
+    pub items: Vec<u32>,
+    pub distances: Option<Vec<f64>>,
+}
+
+/// Runs the query. Spatial conditions go through the index; the others are tested per
+/// candidate. Without non-spatial conditions, counts come from subtree sizes.
+pub fn run(layer: &Layer, q: &ItemsQuery) -> Results {
+    let prepared: Vec<(usize, PreparedValue)> =
+        q.filters.iter().map(|(c, v)| (*c, layer.prepare(*c, v))).collect();
+    let datetime = q.datetime;
+    let has_filter = datetime.is_some() || !prepared.is_empty();
+    let filter = |idx: u32| {
+        datetime.is_none_or(|t| layer.in_time(idx, &t))
+            && prepared.iter().all(|(c, v)| layer.matches(*c, v, idx))
+    };
+    let rects = &q.bbox[..];
+    let exact = |idx: u32| layer.intersects_any(idx, rects);
+    let exact_opt: Option<&dyn Fn(u32) -> bool> = if layer.is_point_layer() { None } else { Some(&exact) };
+    let filter_opt: Option<&dyn Fn(u32) -> bool> = if has_filter { Some(&filter) } else { None };
+
+    if let Some(near) = q.near {
+        let accept = |idx: u32| (rects.is_empty() || layer.is_point_layer() || exact(idx)) && filter(idx);
+        let distance = |idx: u32| layer.distance_m(idx, near.origin);
+        let index = layer.index();
+        let (matched, hits): (usize, Vec<NearHit>) = match near.within_m {
+            Some(_) => {
+                let all = index.nearest(near.origin, near.within_m, rects, &accept, &distance, usize::MAX);
+                (all.len(), all)
+            }
+            None => {
+                let want = q.offset.saturating_add(q.limit);
+                let hits = index.nearest(near.origin, None, rects, &accept, &distance, want);
+                let matched = index.query(rects, exact_opt, filter_opt, 0, 0).matched;
+                (matched, hits)
+            }
+        };
+        let page: Vec<&NearHit> = hits.iter().skip(q.offset).take(q.limit).collect();
+        return Results {
+            matched,
+            items: page.iter().map(|h| h.idx).collect(),
+            distances: Some(page.iter().map(|h| h.distance_m).collect()),
+        };
+    }
+
+    let mut page = layer.index().query(rects, exact_opt, filter_opt, q.offset, q.limit);
+    if rects.is_empty() {
+        // Features without geometry match when nothing spatial is asked; they follow the
+        // indexed ones.
+        let indexed = page.matched;
+        let unplaced: Vec<u32> = layer.unplaced().iter().copied().filter(|i| filter(*i)).collect();
+        page.matched += unplaced.len();
+        let skip = q.offset.saturating_sub(indexed);
+        let room = q.limit - page.items.len();
+        page.items.extend(unplaced.into_iter().skip(skip).take(room));
+    }
+    Results {
+        matched: page.matched,
+        items: page.items,
+        distances: None,
+    }
+}
