@@ -1,1 +1,3 @@
 //! Kat.
+pub mod geocode;
+pub mod import;
