@@ -150,6 +150,9 @@ pub(crate) struct Mention {
 #[derive(Debug, Clone)]
 pub(crate) struct Resolved {
     pub unit: UnitRef,
+    /// The most precise unit known for each place named (departments named as qualifiers
+    /// left out).
+    pub parts: Vec<UnitRef>,
     pub point: Option<[f64; 2]>,
     pub chosen: Vec<Cand>,
     pub score: f64,
@@ -205,6 +208,7 @@ impl Gazetteer {
             }
             let single = Resolved {
                 unit: c.unit,
+                parts: vec![c.unit],
                 point: self.entries[c.entry].point,
                 chosen: vec![c.clone()],
                 score: c.score,
@@ -289,12 +293,7 @@ impl Gazetteer {
             .resolve(&mentions, stated)
             .filter(|r| r.score >= SCORE_MIN)
         {
-            Some(r) if stated.is_none_or(|s| self.units.within(r.unit, s)) => {
-                let mut u: Vec<UnitRef> = r.chosen.iter().map(|c| c.unit).collect();
-                u.sort();
-                u.dedup();
-                u
-            }
+            Some(r) if stated.is_none_or(|s| self.units.within(r.unit, s)) => r.parts,
             _ => Vec::new(),
         };
         (units, stated)
@@ -436,7 +435,22 @@ impl Gazetteer {
             out.extend(section_mentions);
             for part in rest.split(|t| JOINERS.contains(&t.as_str())) {
                 let (subject, reference) = split_reference(part);
-                out.extend(self.mentions_of_tokens(subject, false));
+                let found = self.mentions_of_tokens(subject, false);
+                if found.is_empty()
+                    && subject
+                        .iter()
+                        .any(|t| !is_stop(t) && t.parse::<u32>().is_err())
+                {
+                    // A place that the gazetteer does not know ("Carrefour ODN", "Rue
+                    // Capois"): kept as an empty mention, so that the answer is not made
+                    // finer than the unknown place allows.
+                    out.push(Mention {
+                        cands: Vec::new(),
+                        reference: false,
+                        order: 0,
+                    });
+                }
+                out.extend(found);
                 for mut m in self.mentions_of_tokens(reference, false) {
                     m.reference = true;
                     out.push(m);
@@ -526,9 +540,11 @@ impl Gazetteer {
         let mut covered = vec![false; n];
         let mut found: Vec<(usize, Mention)> = Vec::new();
         let meaningful = |i: usize, j: usize| {
-            toks[i..j]
-                .iter()
-                .any(|t| !is_stop(t) && t.parse::<u32>().is_err())
+            // A whole column value ("Centre") is a name even when it is also a common word.
+            whole
+                || toks[i..j]
+                    .iter()
+                    .any(|t| !is_stop(t) && t.parse::<u32>().is_err())
         };
         let whole_span = |i: usize, j: usize| {
             whole
@@ -761,6 +777,11 @@ impl Gazetteer {
             }
         }
 
+        // Places named but not placed: unknown to the gazetteer, or outside the chosen area.
+        let mut unplaced = mentions
+            .iter()
+            .filter(|m| !m.reference && m.cands.is_empty())
+            .count();
         let mut picks: Vec<(UnitRef, Option<[f64; 2]>, Vec<Cand>)> = Vec::new();
         for m in &used {
             let here: Vec<&Cand> = m
@@ -769,6 +790,7 @@ impl Gazetteer {
                 .filter(|c| u.department_of(c.unit) == dept)
                 .collect();
             if here.is_empty() {
+                unplaced += usize::from(!ref_only);
                 continue;
             }
             let key = |c: &Cand| {
@@ -814,7 +836,9 @@ impl Gazetteer {
         if let Some(ctx) = context {
             let agrees = |unit: UnitRef| u.within(unit, ctx) || u.within(ctx, unit);
             if picks.iter().any(|(unit, _, _)| agrees(*unit)) {
+                let before = picks.len();
                 picks.retain(|(unit, _, _)| agrees(*unit));
+                unplaced += before - picks.len();
             }
         }
         if picks.is_empty() || picks.iter().all(|(_, _, cs)| cs.iter().all(|c| c.loose)) {
@@ -849,12 +873,16 @@ impl Gazetteer {
             [Some(p), rest @ ..] if rest.iter().all(|q| *q == Some(*p)) => Some(*p),
             _ => None,
         };
-        if ref_only {
-            // Near a place is not at it: keep only the commune.
+        // Near a place is not at it; and beside a place Kat cannot locate, the event may lie
+        // anywhere in the commune: either way, keep only the commune.
+        if ref_only || unplaced > 0 {
             point = None;
-            if let UnitRef::Section(s) = unit {
-                unit = UnitRef::Commune(u.sections[s].commune);
-            }
+            let to_commune = |unit: UnitRef| match unit {
+                UnitRef::Section(s) => UnitRef::Commune(u.sections[s].commune),
+                other => other,
+            };
+            unit = to_commune(unit);
+            units.iter_mut().for_each(|x| *x = to_commune(*x));
         }
         let chosen: Vec<Cand> = picks
             .iter()
@@ -865,8 +893,11 @@ impl Gazetteer {
             .map(|p| p.2.iter().map(|c| c.score).fold(0.0, f64::max))
             .sum::<f64>()
             / picks.len() as f64;
+        units.sort();
+        units.dedup();
         Some(Resolved {
             unit,
+            parts: units,
             point,
             chosen,
             score,

@@ -14,8 +14,9 @@ mod types;
 use std::collections::HashMap;
 use std::path::Path;
 
+use admin::clean_name;
+pub(crate) use admin::AdminUnits;
 pub use admin::UnitRef;
-use admin::{clean_name, AdminUnits};
 pub use error::GazetteerError;
 pub use fuzzy::{damerau_levenshtein, edit_budget};
 pub use normalize::{compact, normalize, phonetic};
@@ -406,4 +407,11 @@ fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<CsvRows<T>, G
         out.push((line, parsed));
     }
     Ok(out)
+}
+
+impl Gazetteer {
+    /// The administrative units, for the importer's area building.
+    pub(crate) fn units(&self) -> &AdminUnits {
+        &self.units
+    }
 }
