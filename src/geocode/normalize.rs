@@ -94,7 +94,7 @@ pub fn compact(key: &str) -> String {
 /// to accept a distant spelling.
 pub fn phonetic(key: &str) -> String {
     let s = compact(key);
-    let mut s = s
+    let s = s
         .replace("eau", "o")
         .replace("au", "o")
         .replace("ou", "w")
@@ -105,13 +105,6 @@ pub fn phonetic(key: &str) -> String {
         .replace('c', "k")
         .replace('y', "i")
         .replace('h', "");
-    // French silent endings that Kreyòl drops ("Vilette" / "Vilèt", "Saviens" / "Savien").
-    for ending in ["es", "e", "s", "x", "t"] {
-        if s.len() > 4 && s.ends_with(ending) {
-            s.truncate(s.len() - ending.len());
-            break;
-        }
-    }
     let mut out = String::with_capacity(s.len());
     let mut prev = None;
     for c in s.chars() {
@@ -119,6 +112,13 @@ pub fn phonetic(key: &str) -> String {
             out.push(c);
         }
         prev = Some(c);
+    }
+    // French silent endings that Kreyòl drops ("Vilette" / "Vilèt", "Saviens" / "Savien").
+    for ending in ["es", "e", "s", "x"] {
+        if out.len() > 4 && out.ends_with(ending) {
+            out.truncate(out.len() - ending.len());
+            break;
+        }
     }
     out
 }
