@@ -5,6 +5,8 @@
 //! against a [`layer::Layer`] through its [`index::SpatialIndex`], and encodes the answer from
 //! the features' pre-serialized bytes.
 
+pub mod geocode;
+pub mod import;
 pub mod index;
 pub mod layer;
 pub mod query;
