@@ -5,10 +5,13 @@
 //! against a [`layer::Layer`] through its [`index::SpatialIndex`], and encodes the answer from
 //! the features' pre-serialized bytes.
 
+pub mod api;
 pub mod geocode;
 pub mod import;
 pub mod index;
 pub mod layer;
+pub mod metrics;
 pub mod query;
+pub mod reload;
 pub mod temporal;
 pub mod text;

@@ -1,1 +1,151 @@
-fn main() {}
+//! The `kat` command: serve the data directory, or import a CSV into a GeoJSON layer.
+
+use actix_web::{web, HttpServer};
+use clap::{Parser, Subcommand};
+use kat::api::{Snapshot, State};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "kat", version, about = "Kat: documented violence in Haiti as OGC API - Features, with a web map")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(clap::Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "KAT_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// The data directory (layers, gazetteer, boundaries).
+    #[arg(long, env = "KAT_DATA", default_value = "data")]
+    data: PathBuf,
+    /// The web map's files.
+    #[arg(long = "static", env = "KAT_STATIC", default_value = "static")]
+    static_dir: PathBuf,
+    /// Worker threads (default: one per core).
+    #[arg(long, env = "KAT_WORKERS")]
+    workers: Option<usize>,
+    /// Do not watch the data directory for changes (SIGHUP still reloads).
+    #[arg(long, env = "KAT_NO_WATCH")]
+    no_watch: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the data directory (the default).
+    Serve(ServeArgs),
+    /// Build a GeoJSON layer from a CSV of incidents (Kat's or ACLED's columns) or armed-group areas.
+    Import {
+        /// The CSV file.
+        input: PathBuf,
+        /// The GeoJSON file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The data directory holding the gazetteer and boundaries.
+        #[arg(long, env = "KAT_DATA", default_value = "data")]
+        data: PathBuf,
+        /// Fail (exit 1) when any row cannot be placed.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KAT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Import { input, out, data, strict }) => match kat::import::run(&input, &out, &data, strict) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kat import: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let started = Instant::now();
+    let snapshot = match Snapshot::load(&args.data) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kat: cannot serve {}: {e}", args.data.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    for layer in &snapshot.catalog.layers {
+        tracing::info!(layer = layer.id(), features = layer.len(), load_ms = layer.load_ms as u64, "serving layer");
+    }
+    tracing::info!(ms = started.elapsed().as_millis() as u64, version = %snapshot.catalog.version, "data loaded");
+    let state = web::Data::new(State::new(snapshot, args.data.clone(), args.static_dir.clone()));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kat: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run_server(args, state));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kat: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_server(args: ServeArgs, state: web::Data<State>) -> std::io::Result<()> {
+    let shared: Arc<State> = state.clone().into_inner();
+    spawn_reload_on_sighup(Arc::clone(&shared));
+    let _watcher = if args.no_watch {
+        None
+    } else {
+        kat::reload::watch(Arc::clone(&shared))
+            .map_err(|e| tracing::warn!(error = %e, "not watching the data directory; SIGHUP still reloads"))
+            .ok()
+    };
+    let mut server = HttpServer::new(move || kat::api::app(state.clone()))
+        .client_request_timeout(Duration::from_secs(10))
+        .client_disconnect_timeout(Duration::from_secs(5))
+        .keep_alive(Duration::from_secs(30))
+        .shutdown_timeout(10)
+        .backlog(4096);
+    if let Some(w) = args.workers {
+        server = server.workers(w.max(1));
+    }
+    let server = server.bind(&args.bind).map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.bind)))?;
+    tracing::info!(bind = %args.bind, "listening on http://{}", args.bind);
+    server.run().await
+}
+
+fn spawn_reload_on_sighup(state: Arc<State>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the data");
+            let state = Arc::clone(&state);
+            let _ = tokio::task::spawn_blocking(move || state.reload()).await;
+        }
+    });
+}

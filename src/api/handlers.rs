@@ -1,0 +1,279 @@
+//! Handlers for the API's own resources: landing page, contract, conformance, collections,
+//! health, metrics and the geocoder.
+
+use super::encode::{Link, GEOJSON, HTML, JSON, OPENAPI};
+use super::negotiate::{negotiate, Format};
+use super::params::{parse_value, ParamError, Params};
+use super::{json_response, ApiError, State};
+use crate::layer::Layer;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{guard, web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+pub(super) const ALLOW: &str = "GET, HEAD, OPTIONS";
+
+/// A resource answering GET and HEAD (and CORS preflight), 405 otherwise.
+pub(super) fn resource<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::route().guard(guard::Any(guard::Get()).or(guard::Head())).to(handler))
+        .route(web::route().guard(guard::Options()).to(preflight))
+        .default_service(web::to(method_not_allowed))
+}
+
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/", landing))
+        .service(resource("/api", api))
+        .service(resource("/conformance", conformance))
+        .service(resource("/collections", collections))
+        .service(resource("/collections/{id}", collection))
+        .service(resource("/health", health))
+        .service(resource("/metrics", metrics))
+        .service(resource("/geocode", geocode))
+        .service(resource("/reverse", reverse));
+}
+
+async fn preflight() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::ALLOW, ALLOW))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Accept, If-None-Match, Content-Type"))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+        .finish()
+}
+
+pub(super) async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed { allow: ALLOW })
+}
+
+pub(super) async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such resource; start at / for the links".into()))
+}
+
+/// Common headers, metrics, and a JSON body for errors raised before a handler runs.
+pub(super) async fn common_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let state = req.app_data::<web::Data<State>>().cloned();
+    let mut res = next.call(req).await?;
+    super::add_common_headers(&mut res);
+    if let Some(state) = state {
+        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+        state
+            .metrics
+            .observe(&route, res.status().as_u16(), started.elapsed().as_secs_f64());
+    }
+    Ok(res)
+}
+
+/// Whether `If-None-Match` names this ETag (or `*`).
+pub(crate) fn etag_matches(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',').any(|t| {
+                let t = t.trim();
+                t == "*" || t == etag || t.trim_start_matches("W/") == etag.trim_start_matches("W/")
+            })
+        })
+}
+
+/// `scheme://host` as the client reached us, for absolute links.
+pub(crate) fn base_url(req: &HttpRequest) -> String {
+    let ci = req.connection_info();
+    format!("{}://{}", ci.scheme(), ci.host())
+}
+
+fn params(req: &HttpRequest, allowed: &[&str]) -> Result<Params, ApiError> {
+    Ok(Params::parse(req.query_string(), Some(allowed))?)
+}
+
+fn to_vec(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+async fn landing(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let p = params(&req, &["f"])?;
+    if negotiate(&req, &p, true)? == Format::Html {
+        return super::web::map_page(&req, &state).await;
+    }
+    let base = base_url(&req);
+    let links = vec![
+        Link::new(format!("{base}/"), "self", JSON, "This document"),
+        Link::new(format!("{base}/?f=html"), "alternate", HTML, "The web map"),
+        Link::new(format!("{base}/api"), "service-desc", OPENAPI, "The API definition (OpenAPI 3.0)"),
+        Link::new(format!("{base}/static/api.html"), "service-doc", HTML, "The API documentation"),
+        Link::new(format!("{base}/conformance"), "conformance", JSON, "Conformance classes implemented"),
+        Link::new(format!("{base}/collections"), "data", JSON, "The collections"),
+    ];
+    let body = json!({
+        "title": "Kat: documented violence in Haiti",
+        "description": "Incidents, armed-group areas and Haiti's departments, communes and communal sections, as OGC API - Features. Each incident cites its public sources; coverage is uneven (Ouest and Artibonite dominate the sources).",
+        "attribution": "Administrative boundaries: CNIGS / OCHA (COD-AB Haiti), CC BY 3.0 IGO. Place names: GeoNames (geonames.org), CC BY 4.0. Incidents and armed-group areas: compiled from the news pages cited in each record.",
+        "links": links,
+    });
+    Ok(json_response(&req, to_vec(&body), JSON))
+}
+
+async fn api(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let p = params(&req, &["f"])?;
+    negotiate(&req, &p, false)?;
+    Ok(json_response(&req, to_vec(&super::openapi::document(&base_url(&req))), OPENAPI))
+}
+
+pub const CONFORMANCE: &[&str] = &[
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+];
+
+async fn conformance(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let p = params(&req, &["f"])?;
+    negotiate(&req, &p, false)?;
+    Ok(json_response(&req, to_vec(&json!({ "conformsTo": CONFORMANCE })), JSON))
+}
+
+/// A collection's description, as in `/collections` and `/collections/{id}`.
+fn describe(layer: &Layer, base: &str) -> Value {
+    let id = layer.id();
+    let mut extent = json!({
+        "spatial": {
+            "bbox": [layer.extent.bbox.unwrap_or([-74.4804, 18.02214, -71.62215, 20.08923])],
+            "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+        }
+    });
+    if layer.has_time() {
+        let interval = match &layer.extent.interval {
+            Some((a, b)) => json!([[a, b]]),
+            None => json!([[null, null]]),
+        };
+        extent["temporal"] = json!({
+            "interval": interval,
+            "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+        });
+    }
+    json!({
+        "id": id,
+        "title": layer.spec.title,
+        "description": layer.spec.description,
+        "itemType": "feature",
+        "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+        "extent": extent,
+        "queryables": layer.spec.queryables.iter().map(|q| q.name).collect::<Vec<_>>(),
+        "links": [
+            Link::new(format!("{base}/collections/{id}"), "self", JSON, layer.spec.title),
+            Link::new(format!("{base}/collections/{id}/items"), "items", GEOJSON, format!("{} (GeoJSON)", layer.spec.title)),
+            Link::new(format!("{base}/collections/{id}/download"), "enclosure", GEOJSON, format!("The whole layer as one GeoJSON file ({} features)", layer.len())),
+        ],
+    })
+}
+
+async fn collections(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let p = params(&req, &["f"])?;
+    negotiate(&req, &p, false)?;
+    let snap = state.snapshot();
+    let base = base_url(&req);
+    let body = json!({
+        "links": [
+            Link::new(format!("{base}/collections"), "self", JSON, "The collections"),
+            Link::new(format!("{base}/?f=html"), "alternate", HTML, "The web map"),
+        ],
+        "collections": snap.catalog.layers.iter().map(|l| describe(l, &base)).collect::<Vec<_>>(),
+    });
+    Ok(json_response(&req, to_vec(&body), JSON))
+}
+
+async fn collection(req: HttpRequest, path: web::Path<String>, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let snap = state.snapshot();
+    let layer = snap
+        .catalog
+        .layer(&path)
+        .ok_or_else(|| ApiError::NotFound(format!("no collection '{}'; see /collections", path.as_str())))?;
+    let p = params(&req, &["f"])?;
+    negotiate(&req, &p, false)?;
+    Ok(json_response(&req, to_vec(&describe(layer, &base_url(&req))), JSON))
+}
+
+async fn health(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    params(&req, &[])?;
+    let snap = state.snapshot();
+    let status = state.reload.lock().map(|s| s.clone()).unwrap_or_default();
+    let features: serde_json::Map<String, Value> =
+        snap.catalog.layers.iter().map(|l| (l.id().to_string(), json!(l.len()))).collect();
+    let body = json!({
+        "status": "ready",
+        "data_version": snap.catalog.version,
+        "loaded_at": snap.catalog.loaded_at,
+        "features": features,
+        "last_reload": status.last_reload,
+        "last_reload_error": status.last_error,
+        "reloads": status.reloads,
+        "reload_failures": status.failures,
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, JSON))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(to_vec(&body)))
+}
+
+async fn metrics(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    params(&req, &[])?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(state.metrics.render()))
+}
+
+async fn geocode(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let p = params(&req, &["q", "limit", "f"])?;
+    negotiate(&req, &p, false)?;
+    let q = p.get("q").ok_or_else(|| ParamError::new("q", "", "a place name of 1 to 200 characters"))?;
+    let q = parse_value("q", q)?;
+    let limit = match p.get("limit") {
+        None => 5,
+        Some(s) => super::params::parse_limit(s)
+            .map_err(|_| ParamError::new("limit", s, "a whole number from 1 to 50"))?
+            .min(50),
+    };
+    let snap = state.snapshot();
+    let features: Vec<Value> = snap.gazetteer.search(q, limit).iter().map(|c| c.to_feature()).collect();
+    let body = json!({
+        "type": "FeatureCollection",
+        "numberReturned": features.len(),
+        "features": features,
+    });
+    Ok(json_response(&req, to_vec(&body), GEOJSON))
+}
+
+fn coordinate(p: &Params, name: &str, range: f64) -> Result<f64, ApiError> {
+    let expected = format!("a number from -{range} to {range} (WGS84 degrees)");
+    let s = p.get(name).ok_or_else(|| ParamError::new(name, "", expected.clone()))?;
+    let v: f64 = s.trim().parse().map_err(|_| ParamError::new(name, s, expected.clone()))?;
+    if !v.is_finite() || v.abs() > range {
+        return Err(ParamError::new(name, s, expected).into());
+    }
+    Ok(v)
+}
+
+async fn reverse(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let p = params(&req, &["lon", "lat", "f"])?;
+    negotiate(&req, &p, false)?;
+    let lon = coordinate(&p, "lon", 180.0)?;
+    let lat = coordinate(&p, "lat", 90.0)?;
+    let snap = state.snapshot();
+    let hit = snap
+        .gazetteer
+        .reverse(lon, lat)
+        .ok_or_else(|| ApiError::NotFound(format!("the point ({lon}, {lat}) lies in no communal section of Haiti")))?;
+    Ok(json_response(&req, to_vec(&hit.to_feature(lon, lat)), GEOJSON))
+}
