@@ -9,7 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "kat", version, about = "Kat: documented violence in Haiti as OGC API - Features, with a web map")]
+#[command(
+    name = "kat",
+    version,
+    about = "Kat: documented violence in Haiti as OGC API - Features, with a web map"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -59,13 +63,19 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KAT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_env("KAT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Import { input, out, data, strict }) => match kat::import::run(&input, &out, &data, strict) {
+        Some(Command::Import {
+            input,
+            out,
+            data,
+            strict,
+        }) => match kat::import::run(&input, &out, &data, strict) {
             Ok(summary) => {
                 println!("{summary}");
                 ExitCode::SUCCESS
@@ -82,6 +92,7 @@ fn main() -> ExitCode {
 
 fn serve(args: ServeArgs) -> ExitCode {
     let started = Instant::now();
+    exit_when_stdin_closes();
     let snapshot = match Snapshot::load(&args.data) {
         Ok(s) => s,
         Err(e) => {
@@ -90,11 +101,23 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     for layer in &snapshot.catalog.layers {
-        tracing::info!(layer = layer.id(), features = layer.len(), load_ms = layer.load_ms as u64, "serving layer");
+        tracing::info!(
+            layer = layer.id(),
+            features = layer.len(),
+            load_ms = layer.load_ms as u64,
+            "serving layer"
+        );
     }
     tracing::info!(ms = started.elapsed().as_millis() as u64, version = %snapshot.catalog.version, "data loaded");
-    let state = web::Data::new(State::new(snapshot, args.data.clone(), args.static_dir.clone()));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let state = web::Data::new(State::new(
+        snapshot,
+        args.data.clone(),
+        args.static_dir.clone(),
+    ));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kat: cannot start the runtime: {e}");
@@ -130,9 +153,27 @@ async fn run_server(args: ServeArgs, state: web::Data<State>) -> std::io::Result
     if let Some(w) = args.workers {
         server = server.workers(w.max(1));
     }
-    let server = server.bind(&args.bind).map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.bind)))?;
+    let server = server.bind(&args.bind).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.bind))
+    })?;
     tracing::info!(bind = %args.bind, "listening on http://{}", args.bind);
     server.run().await
+}
+
+/// Under a supervisor that holds our stdin (`KAT_EXIT_ON_STDIN_EOF=1`), exit when it goes
+/// away, so that a crashed supervisor never leaves a server behind.
+fn exit_when_stdin_closes() {
+    if std::env::var("KAT_EXIT_ON_STDIN_EOF").as_deref() != Ok("1") {
+        return;
+    }
+    std::thread::spawn(|| {
+        use std::io::Read;
+        let mut buf = [0u8; 64];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+        tracing::info!("stdin closed: exiting");
+        std::process::exit(0);
+    });
 }
 
 fn spawn_reload_on_sighup(state: Arc<State>) {

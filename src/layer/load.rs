@@ -84,11 +84,17 @@ impl<'de> Visitor<'de> for Pick<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = vec![None; self.0.len()];
         while let Some(k) = map.next_key::<Cow<'de, str>>()? {
-            match self.0.iter().position(|w| *w == k) {
-                Some(i) => out[i] = Some(map.next_value::<&'de RawValue>()?),
-                None => {
-                    map.next_value::<IgnoredAny>()?;
+            // A property may be wanted more than once (required and a queryable, say): every
+            // slot that names it gets the value.
+            if self.0.contains(&k.as_ref()) {
+                let v = map.next_value::<&'de RawValue>()?;
+                for (slot, w) in out.iter_mut().zip(self.0) {
+                    if *w == k {
+                        *slot = Some(v);
+                    }
                 }
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
         }
         Ok(out)
@@ -108,12 +114,17 @@ fn text_of(v: &RawValue) -> Result<Option<String>, String> {
         return Ok(Some(s.into_owned()));
     }
     if let Ok(a) = serde_json::from_str::<Vec<Option<Cow<str>>>>(v.get()) {
-        return Ok(Some(a.into_iter().flatten().collect::<Vec<_>>().join("\u{1f}")));
+        return Ok(Some(
+            a.into_iter().flatten().collect::<Vec<_>>().join("\u{1f}"),
+        ));
     }
     if let Ok(n) = serde_json::from_str::<serde_json::Number>(v.get()) {
         return Ok(Some(n.to_string()));
     }
-    Err(format!("expected a string, a number or an array of strings, found {}", v.get()))
+    Err(format!(
+        "expected a string, a number or an array of strings, found {}",
+        v.get()
+    ))
 }
 
 fn in_extent(r: &geo::Rect<f64>) -> bool {
@@ -170,24 +181,38 @@ fn parse_feature(
     base: usize,
     raw: &RawValue,
 ) -> Result<Parsed, (Option<String>, String)> {
-    let f: RawFeature = serde_json::from_str(raw.get()).map_err(|e| (None, format!("not a GeoJSON feature: {e}")))?;
+    let f: RawFeature = serde_json::from_str(raw.get())
+        .map_err(|e| (None, format!("not a GeoJSON feature: {e}")))?;
     let id = match f.id {
         None => return Err((None, "has no \"id\"".into())),
         Some(v) => match serde_json::from_str::<serde_json::Value>(v.get()) {
             Ok(serde_json::Value::String(s)) if !s.is_empty() => s,
             Ok(serde_json::Value::Number(n)) => n.to_string(),
-            _ => return Err((None, format!("\"id\" must be a non-empty string or a number, found {}", v.get()))),
+            _ => {
+                return Err((
+                    None,
+                    format!(
+                        "\"id\" must be a non-empty string or a number, found {}",
+                        v.get()
+                    ),
+                ))
+            }
         },
     };
     let fail = |problem: String| (Some(id.clone()), problem);
     if f.kind != "Feature" {
-        return Err(fail(format!("\"type\" is \"{}\", expected \"Feature\"", f.kind)));
+        return Err(fail(format!(
+            "\"type\" is \"{}\", expected \"Feature\"",
+            f.kind
+        )));
     }
     let geom = parse_geometry(f.geometry).map_err(fail)?;
     if matches!(geom, Geom::None) && !spec.allow_null_geometry {
         return Err(fail("has no geometry".into()));
     }
-    let props = f.properties.ok_or_else(|| fail("has no \"properties\"".into()))?;
+    let props = f
+        .properties
+        .ok_or_else(|| fail("has no \"properties\"".into()))?;
     let mut de = serde_json::Deserializer::from_str(props.get());
     let picked = Pick(wanted)
         .deserialize(&mut de)
@@ -195,7 +220,9 @@ fn parse_feature(
     let n_req = spec.required.len();
     for (name, v) in spec.required.iter().zip(&picked[..n_req]) {
         if is_null(*v) {
-            return Err(fail(format!("the required property \"{name}\" is missing or null")));
+            return Err(fail(format!(
+                "the required property \"{name}\" is missing or null"
+            )));
         }
     }
     let mut at = n_req;
@@ -206,8 +233,12 @@ fn parse_feature(
             match v.filter(|v| v.get() != "null") {
                 None => None,
                 Some(v) => {
-                    let s: Cow<str> = serde_json::from_str(v.get())
-                        .map_err(|_| fail(format!("\"{name}\" must be a date string, found {}", v.get())))?;
+                    let s: Cow<str> = serde_json::from_str(v.get()).map_err(|_| {
+                        fail(format!(
+                            "\"{name}\" must be a date string, found {}",
+                            v.get()
+                        ))
+                    })?;
                     Some(parse_feature_date(&s).ok_or_else(|| {
                         fail(format!("\"{name}\" is \"{s}\": expected a date YYYY-MM-DD, a month YYYY-MM or an RFC 3339 date-time"))
                     })?)
@@ -256,10 +287,11 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         problem: e.kind().to_string(),
     })?;
     let base = text.as_ptr() as usize;
-    let collection: Collection = serde_json::from_str(&text).map_err(|e| LoadError::NotCollection {
-        file: file.clone(),
-        problem: e.to_string(),
-    })?;
+    let collection: Collection =
+        serde_json::from_str(&text).map_err(|e| LoadError::NotCollection {
+            file: file.clone(),
+            problem: e.to_string(),
+        })?;
     if collection.kind != "FeatureCollection" {
         return Err(LoadError::NotCollection {
             file,
@@ -284,9 +316,15 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
     let n = parsed.len();
     let mut records = Vec::with_capacity(n);
     let mut ids: HashMap<Box<str>, u32> = HashMap::with_capacity(n);
-    let all_points = parsed
-        .iter()
-        .all(|p| matches!(p, Ok(Parsed { geom: Geom::None | Geom::Point(_), .. })));
+    let all_points = parsed.iter().all(|p| {
+        matches!(
+            p,
+            Ok(Parsed {
+                geom: Geom::None | Geom::Point(_),
+                ..
+            })
+        )
+    });
     let mut points = Vec::new();
     let mut shapes = Vec::new();
     let mut entries = Vec::with_capacity(n);
@@ -310,7 +348,11 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         let p = p.map_err(|(id, problem)| feature_error(i, id.as_deref(), problem))?;
         let idx = i as u32;
         if ids.insert(p.id.clone().into_boxed_str(), idx).is_some() {
-            return Err(feature_error(i, Some(&p.id), "its id is not unique in the file".into()));
+            return Err(feature_error(
+                i,
+                Some(&p.id),
+                "its id is not unique in the file".into(),
+            ));
         }
         records.push(p.record);
         match p.geom {
@@ -362,7 +404,9 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
     }
     let index = SpatialIndex::build(entries);
     let extent = Extent {
-        bbox: index.envelope().map(|e| [e.lower()[0], e.lower()[1], e.upper()[0], e.upper()[1]]),
+        bbox: index
+            .envelope()
+            .map(|e| [e.lower()[0], e.lower()[1], e.upper()[0], e.upper()[1]]),
         interval: (tmin <= tmax).then(|| (format_instant(tmin), format_instant(tmax))),
     };
     let shapes = if all_points {
@@ -371,7 +415,12 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         Shapes::Any(shapes)
     };
     let load_ms = started.elapsed().as_millis();
-    tracing::info!(layer = spec.id, features = n, ms = load_ms as u64, "layer loaded");
+    tracing::info!(
+        layer = spec.id,
+        features = n,
+        ms = load_ms as u64,
+        "layer loaded"
+    );
     Ok(Layer {
         spec,
         text,
