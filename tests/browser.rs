@@ -1,0 +1,180 @@
+//! Runs the web map's browser tests (tests/browser/*.test.mjs, node's test runner with
+//! playwright-core driving the system Chromium) against a real `kat serve`.
+//!
+//! Without node, /usr/bin/chromium or node_modules/playwright-core (run `npm ci`), the
+//! test says why and passes, except under CI=true, where it fails.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// The whole browser suite must finish within this.
+const SUITE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// A debug build on a busy machine can take half a minute to load and validate the data.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A child process killed (and reaped) when dropped, on success or failure alike.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("local address").port();
+    drop(listener);
+    port
+}
+
+/// The status code of `GET path`, or None when the server does not answer.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let addr = format!("127.0.0.1:{port}");
+    let mut stream =
+        TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n").ok()?;
+    let mut head = [0u8; 64];
+    let mut n = 0;
+    while n < 12 {
+        match stream.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    let line = std::str::from_utf8(&head[..n]).ok()?;
+    line.strip_prefix("HTTP/1.1 ")
+        .or_else(|| line.strip_prefix("HTTP/1.0 "))?
+        .get(..3)?
+        .parse()
+        .ok()
+}
+
+/// Why the suite cannot run here, if it cannot.
+fn missing_tools(root: &Path) -> Option<String> {
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !matches!(node, Ok(s) if s.success()) {
+        return Some("`node` is not on PATH (Node 20 or later runs the browser tests)".into());
+    }
+    if !Path::new(CHROMIUM).exists() {
+        return Some(format!(
+            "{CHROMIUM} is missing (install Debian's chromium package)"
+        ));
+    }
+    if !root
+        .join("node_modules/playwright-core/package.json")
+        .exists()
+    {
+        return Some(
+            "node_modules/playwright-core is missing (run `npm ci` at the repository root)".into(),
+        );
+    }
+    None
+}
+
+#[test]
+fn browser_tests() {
+    let root = manifest_dir();
+    if let Some(why) = missing_tools(&root) {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("browser tests cannot run under CI: {why}");
+        }
+        eprintln!("SKIPPED browser tests: {why}");
+        return;
+    }
+
+    let port = free_port();
+    let log_path =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kat-browser-{port}.log"));
+    let log = std::fs::File::create(&log_path).expect("server log file");
+    let server = Command::new(env!("CARGO_BIN_EXE_kat"))
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--data",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/data"),
+        ])
+        .arg("--static")
+        .arg(root.join("static"))
+        .current_dir(&root)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("kat serve starts");
+    let mut server = KillOnDrop(server);
+    let server_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = server.0.try_wait() {
+            panic!(
+                "kat serve exited ({status}) before answering:\n{}",
+                server_log()
+            );
+        }
+        if http_status(port, "/health") == Some(200) || http_status(port, "/") == Some(200) {
+            break;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "kat serve did not answer /health or / within {START_TIMEOUT:?}:\n{}",
+                server_log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let base = format!("http://127.0.0.1:{port}");
+    let out_path =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kat-browser-{port}.out"));
+    let out = std::fs::File::create(&out_path).expect("node output file");
+    let err = out.try_clone().expect("node output file");
+    let node = Command::new("node")
+        .args(["--test", "tests/browser/"])
+        .env("KAT_URL", &base)
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("node starts");
+    let mut node = KillOnDrop(node);
+    let deadline = Instant::now() + SUITE_TIMEOUT;
+    let status = loop {
+        match node.0.try_wait().expect("wait for node") {
+            Some(status) => break Some(status),
+            None if Instant::now() > deadline => break None,
+            None => std::thread::sleep(Duration::from_millis(250)),
+        }
+    };
+    let output = std::fs::read_to_string(&out_path).unwrap_or_default();
+    println!("{output}");
+    match status {
+        None => panic!("the browser tests did not finish within {SUITE_TIMEOUT:?}"),
+        Some(s) if !s.success() => {
+            eprintln!("kat serve log:\n{}", server_log());
+            panic!("the browser tests failed ({s}); node's output is above");
+        }
+        Some(_) => {}
+    }
+    drop(node);
+    drop(server);
+}
