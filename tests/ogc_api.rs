@@ -304,7 +304,8 @@ fn fold(s: &str) -> String {
 #[test]
 fn property_filters_match_brute_force_and_combine_with_and() {
     let feats = layer("incidents");
-    let cases: Vec<(String, Box<dyn Fn(&FileFeature) -> bool>)> = vec![
+    type Case = (String, Box<dyn Fn(&FileFeature) -> bool>);
+    let cases: Vec<Case> = vec![
         (
             "department=Artibonite".into(),
             Box::new(|f| f.properties["department"] == "Artibonite"),
