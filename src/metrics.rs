@@ -48,15 +48,33 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("kat");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<RouteLabel, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let latency = Family::<RouteLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
         let features = Family::<LayerLabel, Gauge>::default();
         let reloads = Counter::default();
         let reload_failures = Counter::default();
-        registry.register("http_requests", "HTTP requests by route pattern and status", requests.clone());
-        registry.register("http_request_duration_seconds", "Time to answer, by route pattern", latency.clone());
-        registry.register("layer_features", "Features served per layer", features.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route pattern and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer, by route pattern",
+            latency.clone(),
+        );
+        registry.register(
+            "layer_features",
+            "Features served per layer",
+            features.clone(),
+        );
         registry.register("reloads", "Successful data reloads", reloads.clone());
-        registry.register("reload_failures", "Reloads refused because a data file was bad", reload_failures.clone());
+        registry.register(
+            "reload_failures",
+            "Reloads refused because a data file was bad",
+            reload_failures.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -75,7 +93,9 @@ impl Metrics {
             })
             .inc();
         self.latency
-            .get_or_create(&RouteLabel { route: route.to_string() })
+            .get_or_create(&RouteLabel {
+                route: route.to_string(),
+            })
             .observe(seconds);
     }
 

@@ -6,7 +6,7 @@
 //! assert!(q.bbox.is_empty() && q.near.is_none());
 //! ```
 
-use crate::index::{Rect, NearHit};
+use crate::index::{NearHit, Rect};
 use crate::layer::{Layer, PreparedValue};
 use crate::temporal::Interval;
 
@@ -55,8 +55,11 @@ pub struct Results {
 /// Runs the query. Spatial conditions go through the index; the others are tested per
 /// candidate. Without non-spatial conditions, counts come from subtree sizes.
 pub fn run(layer: &Layer, q: &ItemsQuery) -> Results {
-    let prepared: Vec<(usize, PreparedValue)> =
-        q.filters.iter().map(|(c, v)| (*c, layer.prepare(*c, v))).collect();
+    let prepared: Vec<(usize, PreparedValue)> = q
+        .filters
+        .iter()
+        .map(|(c, v)| (*c, layer.prepare(*c, v)))
+        .collect();
     let datetime = q.datetime;
     let has_filter = datetime.is_some() || !prepared.is_empty();
     let filter = |idx: u32| {
@@ -65,16 +68,28 @@ pub fn run(layer: &Layer, q: &ItemsQuery) -> Results {
     };
     let rects = &q.bbox[..];
     let exact = |idx: u32| layer.intersects_any(idx, rects);
-    let exact_opt: Option<&dyn Fn(u32) -> bool> = if layer.is_point_layer() { None } else { Some(&exact) };
+    let exact_opt: Option<&dyn Fn(u32) -> bool> = if layer.is_point_layer() {
+        None
+    } else {
+        Some(&exact)
+    };
     let filter_opt: Option<&dyn Fn(u32) -> bool> = if has_filter { Some(&filter) } else { None };
 
     if let Some(near) = q.near {
-        let accept = |idx: u32| (rects.is_empty() || layer.is_point_layer() || exact(idx)) && filter(idx);
+        let accept =
+            |idx: u32| (rects.is_empty() || layer.is_point_layer() || exact(idx)) && filter(idx);
         let distance = |idx: u32| layer.distance_m(idx, near.origin);
         let index = layer.index();
         let (matched, hits): (usize, Vec<NearHit>) = match near.within_m {
             Some(_) => {
-                let all = index.nearest(near.origin, near.within_m, rects, &accept, &distance, usize::MAX);
+                let all = index.nearest(
+                    near.origin,
+                    near.within_m,
+                    rects,
+                    &accept,
+                    &distance,
+                    usize::MAX,
+                );
                 (all.len(), all)
             }
             None => {
@@ -92,16 +107,24 @@ pub fn run(layer: &Layer, q: &ItemsQuery) -> Results {
         };
     }
 
-    let mut page = layer.index().query(rects, exact_opt, filter_opt, q.offset, q.limit);
+    let mut page = layer
+        .index()
+        .query(rects, exact_opt, filter_opt, q.offset, q.limit);
     if rects.is_empty() {
         // Features without geometry match when nothing spatial is asked; they follow the
         // indexed ones.
         let indexed = page.matched;
-        let unplaced: Vec<u32> = layer.unplaced().iter().copied().filter(|i| filter(*i)).collect();
+        let unplaced: Vec<u32> = layer
+            .unplaced()
+            .iter()
+            .copied()
+            .filter(|i| filter(*i))
+            .collect();
         page.matched += unplaced.len();
         let skip = q.offset.saturating_sub(indexed);
         let room = q.limit - page.items.len();
-        page.items.extend(unplaced.into_iter().skip(skip).take(room));
+        page.items
+            .extend(unplaced.into_iter().skip(skip).take(room));
     }
     Results {
         matched: page.matched,

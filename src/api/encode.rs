@@ -15,7 +15,12 @@ pub struct Link {
 }
 
 impl Link {
-    pub fn new(href: impl Into<String>, rel: &'static str, media_type: &'static str, title: impl Into<String>) -> Self {
+    pub fn new(
+        href: impl Into<String>,
+        rel: &'static str,
+        media_type: &'static str,
+        title: impl Into<String>,
+    ) -> Self {
         Link {
             href: href.into(),
             rel,
@@ -26,7 +31,10 @@ impl Link {
 
     /// The link as an HTTP `Link` header value.
     pub fn header_value(&self) -> String {
-        format!("<{}>; rel=\"{}\"; type=\"{}\"", self.href, self.rel, self.media_type)
+        format!(
+            "<{}>; rel=\"{}\"; type=\"{}\"",
+            self.href, self.rel, self.media_type
+        )
     }
 }
 
@@ -36,7 +44,12 @@ pub const OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
 pub const HTML: &str = "text/html";
 
 /// The FeatureCollection for one page.
-pub fn feature_collection(layer: &Layer, results: &Results, links: &[Link], time_stamp: &str) -> Vec<u8> {
+pub fn feature_collection(
+    layer: &Layer,
+    results: &Results,
+    links: &[Link],
+    time_stamp: &str,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + results.items.len() * 512);
     out.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"numberMatched\":");
     out.extend_from_slice(results.matched.to_string().as_bytes());
@@ -54,7 +67,12 @@ pub fn feature_collection(layer: &Layer, results: &Results, links: &[Link], time
 
 /// Appends the features of `range` (positions in `results.items`), comma-separated, one per
 /// line after the first.
-pub fn write_features(layer: &Layer, results: &Results, range: std::ops::Range<usize>, out: &mut Vec<u8>) {
+pub fn write_features(
+    layer: &Layer,
+    results: &Results,
+    range: std::ops::Range<usize>,
+    out: &mut Vec<u8>,
+) {
     for i in range {
         if i > 0 {
             out.extend_from_slice(b",\n");

@@ -23,7 +23,11 @@ where
     F::Output: actix_web::Responder + 'static,
 {
     web::resource(path)
-        .route(web::route().guard(guard::Any(guard::Get()).or(guard::Head())).to(handler))
+        .route(
+            web::route()
+                .guard(guard::Any(guard::Get()).or(guard::Head()))
+                .to(handler),
+        )
         .route(web::route().guard(guard::Options()).to(preflight))
         .default_service(web::to(method_not_allowed))
 }
@@ -44,7 +48,10 @@ async fn preflight() -> HttpResponse {
     HttpResponse::NoContent()
         .insert_header((header::ALLOW, ALLOW))
         .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Accept, If-None-Match, Content-Type"))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Accept, If-None-Match, Content-Type",
+        ))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
         .finish()
 }
@@ -54,7 +61,9 @@ pub(super) async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
 }
 
 pub(super) async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound("no such resource; start at / for the links".into()))
+    Err(ApiError::NotFound(
+        "no such resource; start at / for the links".into(),
+    ))
 }
 
 /// Common headers, metrics, and a JSON body for errors raised before a handler runs.
@@ -67,10 +76,15 @@ pub(super) async fn common_headers(
     let mut res = next.call(req).await?;
     super::add_common_headers(&mut res);
     if let Some(state) = state {
-        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
-        state
-            .metrics
-            .observe(&route, res.status().as_u16(), started.elapsed().as_secs_f64());
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".into());
+        state.metrics.observe(
+            &route,
+            res.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
     }
     Ok(res)
 }
@@ -111,10 +125,30 @@ async fn landing(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
     let links = vec![
         Link::new(format!("{base}/"), "self", JSON, "This document"),
         Link::new(format!("{base}/?f=html"), "alternate", HTML, "The web map"),
-        Link::new(format!("{base}/api"), "service-desc", OPENAPI, "The API definition (OpenAPI 3.0)"),
-        Link::new(format!("{base}/static/api.html"), "service-doc", HTML, "The API documentation"),
-        Link::new(format!("{base}/conformance"), "conformance", JSON, "Conformance classes implemented"),
-        Link::new(format!("{base}/collections"), "data", JSON, "The collections"),
+        Link::new(
+            format!("{base}/api"),
+            "service-desc",
+            OPENAPI,
+            "The API definition (OpenAPI 3.0)",
+        ),
+        Link::new(
+            format!("{base}/static/api.html"),
+            "service-doc",
+            HTML,
+            "The API documentation",
+        ),
+        Link::new(
+            format!("{base}/conformance"),
+            "conformance",
+            JSON,
+            "Conformance classes implemented",
+        ),
+        Link::new(
+            format!("{base}/collections"),
+            "data",
+            JSON,
+            "The collections",
+        ),
     ];
     let body = json!({
         "title": "Kat: documented violence in Haiti",
@@ -128,7 +162,11 @@ async fn landing(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
 async fn api(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let p = params(&req, &["f"])?;
     negotiate(&req, &p, false)?;
-    Ok(json_response(&req, to_vec(&super::openapi::document(&base_url(&req))), OPENAPI))
+    Ok(json_response(
+        &req,
+        to_vec(&super::openapi::document(&base_url(&req))),
+        OPENAPI,
+    ))
 }
 
 pub const CONFORMANCE: &[&str] = &[
@@ -140,7 +178,11 @@ pub const CONFORMANCE: &[&str] = &[
 async fn conformance(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let p = params(&req, &["f"])?;
     negotiate(&req, &p, false)?;
-    Ok(json_response(&req, to_vec(&json!({ "conformsTo": CONFORMANCE })), JSON))
+    Ok(json_response(
+        &req,
+        to_vec(&json!({ "conformsTo": CONFORMANCE })),
+        JSON,
+    ))
 }
 
 /// A collection's description, as in `/collections` and `/collections/{id}`.
@@ -193,23 +235,37 @@ async fn collections(req: HttpRequest, state: web::Data<State>) -> Result<HttpRe
     Ok(json_response(&req, to_vec(&body), JSON))
 }
 
-async fn collection(req: HttpRequest, path: web::Path<String>, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn collection(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     let snap = state.snapshot();
-    let layer = snap
-        .catalog
-        .layer(&path)
-        .ok_or_else(|| ApiError::NotFound(format!("no collection '{}'; see /collections", path.as_str())))?;
+    let layer = snap.catalog.layer(&path).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no collection '{}'; see /collections",
+            path.as_str()
+        ))
+    })?;
     let p = params(&req, &["f"])?;
     negotiate(&req, &p, false)?;
-    Ok(json_response(&req, to_vec(&describe(layer, &base_url(&req))), JSON))
+    Ok(json_response(
+        &req,
+        to_vec(&describe(layer, &base_url(&req))),
+        JSON,
+    ))
 }
 
 async fn health(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
     params(&req, &[])?;
     let snap = state.snapshot();
     let status = state.reload.lock().map(|s| s.clone()).unwrap_or_default();
-    let features: serde_json::Map<String, Value> =
-        snap.catalog.layers.iter().map(|l| (l.id().to_string(), json!(l.len()))).collect();
+    let features: serde_json::Map<String, Value> = snap
+        .catalog
+        .layers
+        .iter()
+        .map(|l| (l.id().to_string(), json!(l.len())))
+        .collect();
     let body = json!({
         "status": "ready",
         "data_version": snap.catalog.version,
@@ -229,7 +285,10 @@ async fn health(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespons
 async fn metrics(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
     params(&req, &[])?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(state.metrics.render()))
 }
@@ -237,7 +296,9 @@ async fn metrics(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
 async fn geocode(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let p = params(&req, &["q", "limit", "f"])?;
     negotiate(&req, &p, false)?;
-    let q = p.get("q").ok_or_else(|| ParamError::new("q", "", "a place name of 1 to 200 characters"))?;
+    let q = p
+        .get("q")
+        .ok_or_else(|| ParamError::new("q", "", "a place name of 1 to 200 characters"))?;
     let q = parse_value("q", q)?;
     let limit = match p.get("limit") {
         None => 5,
@@ -246,7 +307,12 @@ async fn geocode(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
             .min(50),
     };
     let snap = state.snapshot();
-    let features: Vec<Value> = snap.gazetteer.search(q, limit).iter().map(|c| c.to_feature()).collect();
+    let features: Vec<Value> = snap
+        .gazetteer
+        .search(q, limit)
+        .iter()
+        .map(|c| c.to_feature())
+        .collect();
     let body = json!({
         "type": "FeatureCollection",
         "numberReturned": features.len(),
@@ -257,8 +323,13 @@ async fn geocode(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
 
 fn coordinate(p: &Params, name: &str, range: f64) -> Result<f64, ApiError> {
     let expected = format!("a number from -{range} to {range} (WGS84 degrees)");
-    let s = p.get(name).ok_or_else(|| ParamError::new(name, "", expected.clone()))?;
-    let v: f64 = s.trim().parse().map_err(|_| ParamError::new(name, s, expected.clone()))?;
+    let s = p
+        .get(name)
+        .ok_or_else(|| ParamError::new(name, "", expected.clone()))?;
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| ParamError::new(name, s, expected.clone()))?;
     if !v.is_finite() || v.abs() > range {
         return Err(ParamError::new(name, s, expected).into());
     }
@@ -271,9 +342,14 @@ async fn reverse(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
     let lon = coordinate(&p, "lon", 180.0)?;
     let lat = coordinate(&p, "lat", 90.0)?;
     let snap = state.snapshot();
-    let hit = snap
-        .gazetteer
-        .reverse(lon, lat)
-        .ok_or_else(|| ApiError::NotFound(format!("the point ({lon}, {lat}) lies in no communal section of Haiti")))?;
-    Ok(json_response(&req, to_vec(&hit.to_feature(lon, lat)), GEOJSON))
+    let hit = snap.gazetteer.reverse(lon, lat).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "the point ({lon}, {lat}) lies in no communal section of Haiti"
+        ))
+    })?;
+    Ok(json_response(
+        &req,
+        to_vec(&hit.to_feature(lon, lat)),
+        GEOJSON,
+    ))
 }

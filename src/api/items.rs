@@ -4,8 +4,8 @@ use super::encode::{self, Link, GEOJSON};
 use super::handlers::{base_url, etag_matches, resource};
 use super::negotiate::negotiate;
 use super::params::{
-    parse_bbox, parse_datetime, parse_limit, parse_near, parse_near_feature, parse_offset, parse_value, parse_within,
-    ParamError, Params, DEFAULT_LIMIT,
+    parse_bbox, parse_datetime, parse_limit, parse_near, parse_near_feature, parse_offset,
+    parse_value, parse_within, ParamError, Params, DEFAULT_LIMIT,
 };
 use super::{ApiError, Snapshot, State};
 use crate::layer::{CollectionSpec, Layer};
@@ -21,7 +21,16 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/collections/{id}/download", download));
 }
 
-const COMMON: &[&str] = &["bbox", "datetime", "limit", "offset", "near", "within", "near_feature", "f"];
+const COMMON: &[&str] = &[
+    "bbox",
+    "datetime",
+    "limit",
+    "offset",
+    "near",
+    "within",
+    "near_feature",
+    "f",
+];
 
 /// The parameters `/items` accepts on this collection.
 fn allowed(spec: &CollectionSpec) -> Vec<&'static str> {
@@ -40,7 +49,12 @@ fn layer<'a>(snap: &'a Snapshot, id: &str) -> Result<&'a Arc<Layer>, ApiError> {
 }
 
 /// Builds the typed query from the request's parameters.
-pub fn items_query(p: &Params, layer: &Layer, snap: &Snapshot, default_limit: usize) -> Result<ItemsQuery, ApiError> {
+pub fn items_query(
+    p: &Params,
+    layer: &Layer,
+    snap: &Snapshot,
+    default_limit: usize,
+) -> Result<ItemsQuery, ApiError> {
     let mut q = ItemsQuery {
         limit: default_limit,
         ..ItemsQuery::default()
@@ -59,17 +73,25 @@ pub fn items_query(p: &Params, layer: &Layer, snap: &Snapshot, default_limit: us
     }
     for (i, queryable) in layer.spec.queryables.iter().enumerate() {
         if let Some(v) = p.get(queryable.name) {
-            q.filters.push((i, parse_value(queryable.name, v)?.to_string()));
+            q.filters
+                .push((i, parse_value(queryable.name, v)?.to_string()));
         }
     }
     let origin = match (p.get("near"), p.get("near_feature")) {
         (Some(_), Some(_)) => {
-            return Err(ParamError::new("near_feature", p.get("near_feature").unwrap_or(""), "either near or near_feature, not both").into())
+            return Err(ParamError::new(
+                "near_feature",
+                p.get("near_feature").unwrap_or(""),
+                "either near or near_feature, not both",
+            )
+            .into())
         }
         (Some(s), None) => Some(parse_near(s)?),
         (None, Some(s)) => {
             let (collection, fid) = parse_near_feature(s)?;
-            let unknown = || ParamError::new("near_feature", s, "COLLECTION/FEATURE_ID of an existing feature that has a geometry, e.g. incidents/HT-2025-007");
+            let unknown = || {
+                ParamError::new("near_feature", s, "COLLECTION/FEATURE_ID of an existing feature that has a geometry, e.g. incidents/HT-2025-007")
+            };
             let other = snap.catalog.layer(collection).ok_or_else(unknown)?;
             let idx = other.position(fid).ok_or_else(unknown)?;
             Some(other.anchor(idx).ok_or_else(unknown)?)
@@ -80,7 +102,12 @@ pub fn items_query(p: &Params, layer: &Layer, snap: &Snapshot, default_limit: us
     q.near = match (origin, within) {
         (Some(origin), within_m) => Some(Near { origin, within_m }),
         (None, Some(_)) => {
-            return Err(ParamError::new("within", p.get("within").unwrap_or(""), "to be used with near=LON,LAT or near_feature=COLLECTION/ID").into())
+            return Err(ParamError::new(
+                "within",
+                p.get("within").unwrap_or(""),
+                "to be used with near=LON,LAT or near_feature=COLLECTION/ID",
+            )
+            .into())
         }
         (None, None) => None,
     };
@@ -113,7 +140,11 @@ fn items_etag(snap: &Snapshot, req: &HttpRequest) -> String {
     format!("W/\"{}-{:016x}\"", snap.catalog.version, h.finish())
 }
 
-async fn items(req: HttpRequest, path: web::Path<String>, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn items(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     let snap = state.snapshot();
     let layer = layer(&snap, &path)?;
     let p = Params::parse(req.query_string(), Some(&allowed(layer.spec)))?;
@@ -121,31 +152,59 @@ async fn items(req: HttpRequest, path: web::Path<String>, state: web::Data<State
     let q = items_query(&p, layer, &snap, DEFAULT_LIMIT)?;
     let etag = items_etag(&snap, &req);
     if etag_matches(&req, &etag) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish());
     }
     let results = query::run(layer, &q);
 
     let base = base_url(&req);
     let rpath = req.path();
     let mut links = vec![
-        Link::new(page_href(&base, rpath, &p, q.offset, q.limit), "self", GEOJSON, "This page"),
         Link::new(
-            page_href(&base, &format!("/collections/{}/download", layer.id()), &p, 0, usize::MAX)
-                .replace(&format!("&limit={}", usize::MAX), "")
-                .replace(&format!("?limit={}", usize::MAX), "?"),
+            page_href(&base, rpath, &p, q.offset, q.limit),
+            "self",
+            GEOJSON,
+            "This page",
+        ),
+        Link::new(
+            page_href(
+                &base,
+                &format!("/collections/{}/download", layer.id()),
+                &p,
+                0,
+                usize::MAX,
+            )
+            .replace(&format!("&limit={}", usize::MAX), "")
+            .replace(&format!("?limit={}", usize::MAX), "?"),
             "alternate",
             GEOJSON,
             "Every feature matching these filters, as one file",
         ),
-        Link::new(format!("{base}/collections/{}", layer.id()), "collection", "application/json", layer.spec.title),
+        Link::new(
+            format!("{base}/collections/{}", layer.id()),
+            "collection",
+            "application/json",
+            layer.spec.title,
+        ),
     ];
     let next = q.offset.saturating_add(results.items.len());
     if !results.items.is_empty() && next < results.matched {
-        links.push(Link::new(page_href(&base, rpath, &p, next, q.limit), "next", GEOJSON, "Next page"));
+        links.push(Link::new(
+            page_href(&base, rpath, &p, next, q.limit),
+            "next",
+            GEOJSON,
+            "Next page",
+        ));
     }
     if q.offset > 0 {
         let prev = q.offset.saturating_sub(q.limit);
-        links.push(Link::new(page_href(&base, rpath, &p, prev, q.limit), "prev", GEOJSON, "Previous page"));
+        links.push(Link::new(
+            page_href(&base, rpath, &p, prev, q.limit),
+            "prev",
+            GEOJSON,
+            "Previous page",
+        ));
     }
     let body = encode::feature_collection(layer, &results, &links, &crate::temporal::now_rfc3339());
     let mut res = HttpResponse::Ok();
@@ -154,12 +213,20 @@ async fn items(req: HttpRequest, path: web::Path<String>, state: web::Data<State
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("OGC-NumberMatched", results.matched.to_string()))
         .insert_header(("OGC-NumberReturned", results.items.len().to_string()));
-    let link_header: Vec<String> = links.iter().filter(|l| l.rel != "collection").map(Link::header_value).collect();
+    let link_header: Vec<String> = links
+        .iter()
+        .filter(|l| l.rel != "collection")
+        .map(Link::header_value)
+        .collect();
     res.insert_header((header::LINK, link_header.join(", ")));
     Ok(res.body(body))
 }
 
-async fn item(req: HttpRequest, path: web::Path<(String, String)>, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn item(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     let (id, fid) = path.into_inner();
     let snap = state.snapshot();
     let layer = layer(&snap, &id)?;
@@ -169,11 +236,28 @@ async fn item(req: HttpRequest, path: web::Path<(String, String)>, state: web::D
         .position(&fid)
         .ok_or_else(|| ApiError::NotFound(format!("no feature '{fid}' in collection '{id}'")))?;
     let base = base_url(&req);
-    let enc_fid: String = form_urlencoded::byte_serialize(fid.as_bytes()).collect::<String>().replace('+', "%20");
+    let enc_fid: String = form_urlencoded::byte_serialize(fid.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
     let links = vec![
-        Link::new(format!("{base}/collections/{id}/items/{enc_fid}"), "self", GEOJSON, "This feature"),
-        Link::new(format!("{base}/collections/{id}/items/{enc_fid}?f=json"), "alternate", "application/json", "This feature as JSON"),
-        Link::new(format!("{base}/collections/{id}"), "collection", "application/json", layer.spec.title),
+        Link::new(
+            format!("{base}/collections/{id}/items/{enc_fid}"),
+            "self",
+            GEOJSON,
+            "This feature",
+        ),
+        Link::new(
+            format!("{base}/collections/{id}/items/{enc_fid}?f=json"),
+            "alternate",
+            "application/json",
+            "This feature as JSON",
+        ),
+        Link::new(
+            format!("{base}/collections/{id}"),
+            "collection",
+            "application/json",
+            layer.spec.title,
+        ),
     ];
     let links = serde_json::to_string(&links).unwrap_or_else(|_| "[]".into());
     let mut body = Vec::with_capacity(layer.feature_json(idx).len() + links.len() + 16);
@@ -181,7 +265,11 @@ async fn item(req: HttpRequest, path: web::Path<(String, String)>, state: web::D
     Ok(super::json_response(&req, body, GEOJSON))
 }
 
-async fn download(req: HttpRequest, path: web::Path<String>, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn download(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     let snap = state.snapshot();
     let layer = Arc::clone(layer(&snap, &path)?);
     let mut allowed = allowed(layer.spec);
@@ -190,7 +278,9 @@ async fn download(req: HttpRequest, path: web::Path<String>, state: web::Data<St
     let q = items_query(&p, &layer, &snap, usize::MAX)?;
     let etag = items_etag(&snap, &req);
     if etag_matches(&req, &etag) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish());
     }
     let results = Arc::new(query::run(&layer, &q));
     let n = results.items.len();
@@ -204,20 +294,25 @@ async fn download(req: HttpRequest, path: web::Path<String>, state: web::Data<St
     const CHUNK: usize = 2000;
     let chunks = n.div_ceil(CHUNK);
     let body = futures_util::stream::iter(
-        std::iter::once(Ok::<Bytes, std::convert::Infallible>(Bytes::from(head))).chain((0..chunks).map({
-            let layer = Arc::clone(&layer);
-            let results = Arc::clone(&results);
-            move |c| {
-                let range = c * CHUNK..((c + 1) * CHUNK).min(n);
-                let mut out = Vec::with_capacity(range.len() * 512);
-                encode::write_features(&layer, &results, range, &mut out);
-                Ok(Bytes::from(out))
-            }
-        })).chain(std::iter::once(Ok(Bytes::from_static(b"\n]}\n")))),
+        std::iter::once(Ok::<Bytes, std::convert::Infallible>(Bytes::from(head)))
+            .chain((0..chunks).map({
+                let layer = Arc::clone(&layer);
+                let results = Arc::clone(&results);
+                move |c| {
+                    let range = c * CHUNK..((c + 1) * CHUNK).min(n);
+                    let mut out = Vec::with_capacity(range.len() * 512);
+                    encode::write_features(&layer, &results, range, &mut out);
+                    Ok(Bytes::from(out))
+                }
+            }))
+            .chain(std::iter::once(Ok(Bytes::from_static(b"\n]}\n")))),
     );
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, GEOJSON))
-        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}.geojson\"", layer.id())))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}.geojson\"", layer.id()),
+        ))
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("OGC-NumberMatched", results.matched.to_string()))

@@ -50,14 +50,42 @@ fn reference(name: &str) -> Value {
 /// The whole document, with `base` as its server.
 pub fn document(base: &str) -> Value {
     let mut paths = Map::new();
-    let get = |summary: &str, op: &str, params: Vec<Value>, ok: Value| {
-        json!({"get": {"summary": summary, "operationId": op, "parameters": params, "responses": responses(ok)}})
-    };
-    paths.insert("/".into(), get("Landing page", "getLandingPage", vec![reference("f")], json_ok("Links to the API, conformance and collections; the web map for browsers", json!({"type": "object"}))));
+    let get = |summary: &str, op: &str, params: Vec<Value>, ok: Value| json!({"get": {"summary": summary, "operationId": op, "parameters": params, "responses": responses(ok)}});
+    paths.insert(
+        "/".into(),
+        get(
+            "Landing page",
+            "getLandingPage",
+            vec![reference("f")],
+            json_ok(
+                "Links to the API, conformance and collections; the web map for browsers",
+                json!({"type": "object"}),
+            ),
+        ),
+    );
     paths.insert("/api".into(), get("This API definition", "getApi", vec![reference("f")], json!({"description": "OpenAPI 3.0", "content": {"application/vnd.oai.openapi+json;version=3.0": {"schema": {"type": "object"}}}})));
     paths.insert("/conformance".into(), get("Conformance classes", "getConformance", vec![reference("f")], json_ok("The classes implemented", json!({"type": "object", "required": ["conformsTo"], "properties": {"conformsTo": {"type": "array", "items": {"type": "string"}}}}))));
-    paths.insert("/collections".into(), get("The collections", "getCollections", vec![reference("f")], json_ok("Every collection", json!({"type": "object", "required": ["collections", "links"]}))));
-    paths.insert("/health".into(), get("Readiness, data version and reload status", "getHealth", vec![], json_ok("Health", json!({"type": "object"}))));
+    paths.insert(
+        "/collections".into(),
+        get(
+            "The collections",
+            "getCollections",
+            vec![reference("f")],
+            json_ok(
+                "Every collection",
+                json!({"type": "object", "required": ["collections", "links"]}),
+            ),
+        ),
+    );
+    paths.insert(
+        "/health".into(),
+        get(
+            "Readiness, data version and reload status",
+            "getHealth",
+            vec![],
+            json_ok("Health", json!({"type": "object"})),
+        ),
+    );
     paths.insert("/geocode".into(), get("Find a Haitian place by name", "geocode", vec![
         json!({"name": "q", "in": "query", "required": true, "description": "A place name, in French or Kreyòl, misspelt or not, e.g. 'Pont Sonde'", "schema": {"type": "string", "minLength": 1, "maxLength": 200}}),
         json!({"name": "limit", "in": "query", "required": false, "description": "Candidates to return", "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}}),
@@ -72,7 +100,15 @@ pub fn document(base: &str) -> Value {
     ], json_ok("The collection", json!({"type": "object", "required": ["id", "links"]}))));
     for spec in COLLECTIONS {
         let id = spec.id;
-        let mut items_params = vec![reference("bbox"), reference("limit"), reference("offset"), reference("near"), reference("within"), reference("near_feature"), reference("f")];
+        let mut items_params = vec![
+            reference("bbox"),
+            reference("limit"),
+            reference("offset"),
+            reference("near"),
+            reference("within"),
+            reference("near_feature"),
+            reference("f"),
+        ];
         if spec.time_property.is_some() {
             items_params.insert(1, reference("datetime"));
         }

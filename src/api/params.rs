@@ -87,13 +87,14 @@ impl Params {
         if query.len() > MAX_QUERY_BYTES {
             return Err(QueryError::TooLong(query.len()));
         }
+        let given = count_params(query);
+        if given > MAX_PARAMS {
+            return Err(QueryError::TooMany(given));
+        }
         let mut p = Params::default();
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             if k.is_empty() && v.is_empty() {
                 continue;
-            }
-            if p.order.len() >= MAX_PARAMS {
-                return Err(QueryError::TooMany(query.split('&').count()));
             }
             let k = k.into_owned();
             if p.map.contains_key(&k) {
@@ -119,12 +120,25 @@ impl Params {
 
     /// The parameters in the order given, for building links.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.order.iter().map(|k| (k.as_str(), self.map[k].as_str()))
+        self.order
+            .iter()
+            .map(|k| (k.as_str(), self.map[k].as_str()))
     }
 }
 
+/// How many parameters a raw query string carries (empty `&&` pieces do not count).
+pub fn count_params(query: &str) -> usize {
+    query
+        .split('&')
+        .filter(|piece| !piece.is_empty() && *piece != "=")
+        .count()
+}
+
 fn number(param: &str, s: &str, expected: &str) -> Result<f64, ParamError> {
-    let v: f64 = s.trim().parse().map_err(|_| ParamError::new(param, s, expected))?;
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| ParamError::new(param, s, expected))?;
     if !v.is_finite() {
         return Err(ParamError::new(param, s, expected));
     }
@@ -160,7 +174,10 @@ pub fn parse_bbox(s: &str) -> Result<Vec<Rect>, ParamError> {
     if x0 <= x1 {
         Ok(vec![Rect::new([x0, y0], [x1, y1])])
     } else {
-        Ok(vec![Rect::new([x0, y0], [180.0, y1]), Rect::new([-180.0, y0], [x1, y1])])
+        Ok(vec![
+            Rect::new([x0, y0], [180.0, y1]),
+            Rect::new([-180.0, y0], [x1, y1]),
+        ])
     }
 }
 
@@ -214,7 +231,8 @@ pub fn parse_datetime(s: &str) -> Result<Interval, ParamError> {
 
 /// `limit`: a whole number from 1; above [`MAX_LIMIT`] it is clamped.
 pub fn parse_limit(s: &str) -> Result<usize, ParamError> {
-    let expected = format!("a whole number from 1 (values above {MAX_LIMIT} are served as {MAX_LIMIT})");
+    let expected =
+        format!("a whole number from 1 (values above {MAX_LIMIT} are served as {MAX_LIMIT})");
     let digits = s.strip_prefix('+').unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ParamError::new("limit", s, expected));
@@ -232,7 +250,10 @@ pub fn parse_offset(s: &str) -> Result<usize, ParamError> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ParamError::new("offset", s, "a whole number from 0"));
     }
-    Ok(digits.parse::<u64>().map(|n| n.min(usize::MAX as u64) as usize).unwrap_or(usize::MAX))
+    Ok(digits
+        .parse::<u64>()
+        .map(|n| n.min(usize::MAX as u64) as usize)
+        .unwrap_or(usize::MAX))
 }
 
 const NEAR_EXPECTED: &str = "two comma-separated numbers LON,LAT in WGS84 degrees, longitude within ±180, latitude within ±90";
@@ -263,13 +284,23 @@ pub fn parse_within(s: &str) -> Result<f64, ParamError> {
 pub fn parse_near_feature(s: &str) -> Result<(&str, &str), ParamError> {
     s.split_once('/')
         .filter(|(c, f)| !c.is_empty() && !f.is_empty())
-        .ok_or_else(|| ParamError::new("near_feature", s, "COLLECTION/FEATURE_ID of an existing feature, e.g. incidents/HT-2025-007"))
+        .ok_or_else(|| {
+            ParamError::new(
+                "near_feature",
+                s,
+                "COLLECTION/FEATURE_ID of an existing feature, e.g. incidents/HT-2025-007",
+            )
+        })
 }
 
 /// A filter value: not empty, not too long.
 pub fn parse_value<'a>(param: &str, s: &'a str) -> Result<&'a str, ParamError> {
     if s.trim().is_empty() || s.chars().count() > MAX_VALUE_CHARS {
-        return Err(ParamError::new(param, s, format!("a non-empty value of at most {MAX_VALUE_CHARS} characters")));
+        return Err(ParamError::new(
+            param,
+            s,
+            format!("a non-empty value of at most {MAX_VALUE_CHARS} characters"),
+        ));
     }
     Ok(s)
 }
@@ -280,7 +311,15 @@ mod tests {
 
     #[test]
     fn bbox_with_nan_or_infinity_is_refused() {
-        for s in ["NaN,18,-72,19", "-73,18,inf,19", "-73,18,-72", "-73,19,-72,18", "-73,18,-72,91", "a,b,c,d", ""] {
+        for s in [
+            "NaN,18,-72,19",
+            "-73,18,inf,19",
+            "-73,18,-72",
+            "-73,19,-72,18",
+            "-73,18,-72,91",
+            "a,b,c,d",
+            "",
+        ] {
             assert_eq!(parse_bbox(s).unwrap_err().param, "bbox", "{s}");
         }
     }

@@ -16,8 +16,13 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     #[error("{0}")]
     NotAcceptable(String),
+    /// `f=` names a format this resource does not offer.
+    #[error("{0}")]
+    FormatNotOffered(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<ParamError> for ApiError {
@@ -30,14 +35,25 @@ impl ApiError {
     fn kind(&self) -> (&'static str, &'static str) {
         match self {
             ApiError::Query(QueryError::TooLong(_)) => ("query-too-long", "Query string too long"),
-            ApiError::Query(QueryError::Unknown { .. }) => ("unknown-parameter", "Unknown parameter"),
-            ApiError::Query(QueryError::Repeated(_)) => ("repeated-parameter", "Repeated parameter"),
-            ApiError::Query(QueryError::TooMany(_)) => ("too-many-parameters", "Too many parameters"),
-            ApiError::Query(QueryError::Invalid(_)) => ("invalid-parameter", "Invalid parameter value"),
+            ApiError::Query(QueryError::Unknown { .. }) => {
+                ("unknown-parameter", "Unknown parameter")
+            }
+            ApiError::Query(QueryError::Repeated(_)) => {
+                ("repeated-parameter", "Repeated parameter")
+            }
+            ApiError::Query(QueryError::TooMany(_)) => {
+                ("too-many-parameters", "Too many parameters")
+            }
+            ApiError::Query(QueryError::Invalid(_)) => {
+                ("invalid-parameter", "Invalid parameter value")
+            }
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
-            ApiError::NotAcceptable(_) => ("not-acceptable", "Not acceptable"),
+            ApiError::NotAcceptable(_) | ApiError::FormatNotOffered(_) => {
+                ("not-acceptable", "Not acceptable")
+            }
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::Internal(_) => ("internal", "Internal error"),
         }
     }
 
@@ -50,6 +66,9 @@ impl ApiError {
             "status": self.status_code().as_u16(),
             "detail": self.to_string(),
         });
+        if let ApiError::FormatNotOffered(_) = self {
+            body["parameter"] = json!("f");
+        }
         if let ApiError::Query(q) = self {
             if let Some(p) = q.param() {
                 body["parameter"] = json!(p);
@@ -70,8 +89,11 @@ impl ResponseError for ApiError {
             ApiError::Query(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::NotAcceptable(_) | ApiError::FormatNotOffered(_) => {
+                StatusCode::NOT_ACCEPTABLE
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

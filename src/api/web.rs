@@ -7,7 +7,8 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 /// Only the page's own origin and the tile server.
-pub const MAP_CSP: &str = "default-src 'self'; img-src 'self' data: https://tile.openstreetmap.org; \
+pub const MAP_CSP: &str =
+    "default-src 'self'; img-src 'self' data: https://tile.openstreetmap.org; \
     style-src 'self'; script-src 'self'; connect-src 'self'; font-src 'self'; object-src 'none'; \
     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
@@ -70,9 +71,23 @@ pub fn safe_relative_path(raw: &str) -> Option<String> {
     Some(once)
 }
 
-async fn serve_file(req: &HttpRequest, state: &State, rel: &str, csp: bool) -> Result<HttpResponse, ApiError> {
+async fn serve_file(
+    req: &HttpRequest,
+    state: &State,
+    rel: &str,
+    csp: bool,
+) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound("no such file".into());
-    let path = state.static_dir.join(rel);
+    // The file as it really is (links followed) must still lie below static/.
+    let root = tokio::fs::canonicalize(&state.static_dir)
+        .await
+        .map_err(|_| not_found())?;
+    let path = tokio::fs::canonicalize(state.static_dir.join(rel))
+        .await
+        .map_err(|_| not_found())?;
+    if !path.starts_with(&root) {
+        return Err(not_found());
+    }
     let meta = tokio::fs::metadata(&path).await.map_err(|_| not_found())?;
     if !meta.is_file() {
         return Err(not_found());
@@ -92,7 +107,9 @@ async fn serve_file(req: &HttpRequest, state: &State, rel: &str, csp: bool) -> R
         "no-cache"
     };
     if super::handlers::etag_matches(req, &etag) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish());
     }
     let bytes = tokio::fs::read(&path).await.map_err(|_| not_found())?;
     let mut res = HttpResponse::Ok();
@@ -121,14 +138,25 @@ async fn favicon(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
     serve_file(&req, &state, "favicon.svg", false).await
 }
 
-async fn simplified(req: HttpRequest, path: web::Path<String>, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn simplified(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     super::params::Params::parse(req.query_string(), Some(&[]))?;
     let name = path.strip_suffix(".geojson").unwrap_or("");
     let snap = state.snapshot();
     let bytes = snap.simplified.get(name).ok_or_else(|| {
-        ApiError::NotFound("simplified boundaries: departments.geojson, communes.geojson or sections.geojson".into())
+        ApiError::NotFound(
+            "simplified boundaries: departments.geojson, communes.geojson or sections.geojson"
+                .into(),
+        )
     })?;
-    Ok(super::json_response(&req, bytes.to_vec(), super::encode::GEOJSON))
+    Ok(super::json_response(
+        &req,
+        bytes.to_vec(),
+        super::encode::GEOJSON,
+    ))
 }
 
 #[cfg(test)]
@@ -137,9 +165,23 @@ mod tests {
 
     #[test]
     fn escapes_from_static_are_refused() {
-        for p in ["../Cargo.toml", "%2e%2e/Cargo.toml", "a%2f..%2f..%2fCargo.toml", "..%5cCargo.toml", "a\\b", "a%00b", ".git/config", "%252e%252e/x", "vendor/../../x", ""] {
+        for p in [
+            "../Cargo.toml",
+            "%2e%2e/Cargo.toml",
+            "a%2f..%2f..%2fCargo.toml",
+            "..%5cCargo.toml",
+            "a\\b",
+            "a%00b",
+            ".git/config",
+            "%252e%252e/x",
+            "vendor/../../x",
+            "",
+        ] {
             assert_eq!(safe_relative_path(p), None, "{p}");
         }
-        assert_eq!(safe_relative_path("vendor/leaflet/leaflet.js").as_deref(), Some("vendor/leaflet/leaflet.js"));
+        assert_eq!(
+            safe_relative_path("vendor/leaflet/leaflet.js").as_deref(),
+            Some("vendor/leaflet/leaflet.js")
+        );
     }
 }

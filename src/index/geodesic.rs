@@ -63,7 +63,11 @@ pub fn lower_bound_m(p: [f64; 2], env: &AABB<[f64; 2]>) -> f64 {
         gap(lo[0]).min(gap(hi[0]))
     };
     let cos_p = p[1].to_radians().cos();
-    let cos_box = lo[1].to_radians().cos().min(hi[1].to_radians().cos()).max(0.0);
+    let cos_box = lo[1]
+        .to_radians()
+        .cos()
+        .min(hi[1].to_radians().cos())
+        .max(0.0);
     let h = hav(dlat.to_radians()) + cos_p * cos_box * hav(dlon.to_radians());
     2.0 * MEAN_RADIUS_M * h.sqrt().min(1.0).asin() * ELLIPSOID_SAFETY
 }
@@ -156,7 +160,9 @@ mod tests {
     fn lower_bound_never_exceeds_the_geodesic() {
         let mut seed = 7u64;
         let mut rnd = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 11) as f64 / (1u64 << 53) as f64
         };
         for _ in 0..5000 {
@@ -172,7 +178,13 @@ mod tests {
     #[test]
     fn inside_a_polygon_is_zero_and_outside_is_to_the_edge() {
         let square: Polygon<f64> = Polygon::new(
-            LineString::from(vec![(-72.0, 18.0), (-71.9, 18.0), (-71.9, 18.1), (-72.0, 18.1), (-72.0, 18.0)]),
+            LineString::from(vec![
+                (-72.0, 18.0),
+                (-71.9, 18.0),
+                (-71.9, 18.1),
+                (-72.0, 18.1),
+                (-72.0, 18.0),
+            ]),
             vec![],
         );
         let g = Geometry::Polygon(square);

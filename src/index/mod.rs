@@ -25,7 +25,7 @@ mod near;
 
 pub use near::NearHit;
 
-use rstar::{ParentNode, RTree, RTreeNode, RTreeObject, RTreeParams, RStarInsertionStrategy, AABB};
+use rstar::{ParentNode, RStarInsertionStrategy, RTree, RTreeNode, RTreeObject, RTreeParams, AABB};
 use std::collections::HashMap;
 
 /// An axis-aligned box in lon/lat degrees.
@@ -234,7 +234,8 @@ impl Walk<'_> {
             match child {
                 RTreeNode::Leaf(entry) => {
                     let certain = inside || self.rects.iter().any(|r| r.contains(&entry.envelope));
-                    let touches = certain || self.rects.iter().any(|r| r.intersects(&entry.envelope));
+                    let touches =
+                        certain || self.rects.iter().any(|r| r.intersects(&entry.envelope));
                     if !touches {
                         continue;
                     }
@@ -309,9 +310,12 @@ mod tests {
         }
         assert_eq!(paged, all.items);
         // A filter walks instead of counting, and still agrees.
-        let even = |i: u32| i % 2 == 0;
+        let even = |i: u32| i.is_multiple_of(2);
         let filtered = index.query(&[r], None, Some(&even), 0, usize::MAX);
-        assert_eq!(filtered.matched, expected.iter().filter(|i| *i % 2 == 0).count());
+        assert_eq!(
+            filtered.matched,
+            expected.iter().filter(|i| i.is_multiple_of(2)).count()
+        );
     }
 
     #[test]

@@ -66,7 +66,8 @@ pub(super) fn nearest(
         return out;
     }
     let radius = within_m.unwrap_or(f64::INFINITY);
-    let touches = |env: &rstar::AABB<[f64; 2]>| rects.is_empty() || rects.iter().any(|r| r.intersects(env));
+    let touches =
+        |env: &rstar::AABB<[f64; 2]>| rects.is_empty() || rects.iter().any(|r| r.intersects(env));
     let mut heap = BinaryHeap::new();
     heap.push(Queued {
         key: 0.0,
@@ -76,7 +77,10 @@ pub(super) fn nearest(
     while let Some(Queued { key, item, .. }) = heap.pop() {
         match item {
             Item::Feature(idx) => {
-                out.push(NearHit { idx, distance_m: key });
+                out.push(NearHit {
+                    idx,
+                    distance_m: key,
+                });
                 if out.len() >= want {
                     break;
                 }
@@ -85,7 +89,10 @@ pub(super) fn nearest(
                 for child in node.children() {
                     match child {
                         RTreeNode::Leaf(Entry { envelope, idx }) => {
-                            if !touches(envelope) || lower_bound_m(origin, envelope) > radius || !accept(*idx) {
+                            if !touches(envelope)
+                                || lower_bound_m(origin, envelope) > radius
+                                || !accept(*idx)
+                            {
                                 continue;
                             }
                             let d = distance_m(*idx);

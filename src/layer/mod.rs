@@ -218,8 +218,12 @@ impl Layer {
     /// Whether the feature matches `queryable = value` (value already folded).
     pub fn matches(&self, column: usize, value: &PreparedValue, idx: u32) -> bool {
         match (&self.columns[column], value) {
-            (Column::Exact { codes, .. }, PreparedValue::Code(code)) => codes[idx as usize] == *code,
-            (Column::Contains { text }, PreparedValue::Text(t)) => text[idx as usize].contains(t.as_str()),
+            (Column::Exact { codes, .. }, PreparedValue::Code(code)) => {
+                codes[idx as usize] == *code
+            }
+            (Column::Contains { text }, PreparedValue::Text(t)) => {
+                text[idx as usize].contains(t.as_str())
+            }
             _ => false,
         }
     }
@@ -228,7 +232,9 @@ impl Layer {
     pub fn prepare(&self, column: usize, value: &str) -> PreparedValue {
         let folded = crate::text::fold(value);
         match &self.columns[column] {
-            Column::Exact { values, .. } => PreparedValue::Code(values.get(&folded).copied().unwrap_or(u32::MAX - 1)),
+            Column::Exact { values, .. } => {
+                PreparedValue::Code(values.get(&folded).copied().unwrap_or(u32::MAX - 1))
+            }
             Column::Contains { .. } => PreparedValue::Text(folded),
         }
     }

@@ -58,9 +58,18 @@ pub static COLLECTIONS: &[CollectionSpec] = &[
         time_property: Some("event_date"),
         required: &["event_date", "event_type"],
         queryables: &[
-            exact("department", "Department (French COD-AB name, e.g. Ouest); case and accents are ignored"),
-            exact("commune", "Commune (COD-AB name, e.g. Saint-Marc); case and accents are ignored"),
-            exact("event_type", "Event type, e.g. massacre, kidnapping, armed_clash"),
+            exact(
+                "department",
+                "Department (French COD-AB name, e.g. Ouest); case and accents are ignored",
+            ),
+            exact(
+                "commune",
+                "Commune (COD-AB name, e.g. Saint-Marc); case and accents are ignored",
+            ),
+            exact(
+                "event_type",
+                "Event type, e.g. massacre, kidnapping, armed_clash",
+            ),
             Queryable {
                 name: "actor",
                 property: "actors",
