@@ -18,7 +18,8 @@ fn responses(ok: Value) -> Value {
         "405": problem("Method not allowed"),
         "406": problem("The requested format (f or Accept) is not offered"),
         "414": problem("The query string is too long"),
-        "503": problem("The data is not loaded yet"),
+        "503": problem("The data is not loaded yet, or the answer took longer than 30 s"),
+        "500": problem("An internal error (never caused by a request's parameters)"),
     })
 }
 
@@ -56,11 +57,16 @@ pub fn document(base: &str) -> Value {
         get(
             "Landing page",
             "getLandingPage",
-            vec![reference("f")],
-            json_ok(
-                "Links to the API, conformance and collections; the web map for browsers",
-                json!({"type": "object"}),
-            ),
+            vec![json!({"name": "f", "in": "query", "required": false, "style": "form", "explode": false,
+                "description": "json (the default) or html (the web map)",
+                "schema": {"type": "string", "enum": ["json", "html"]}})],
+            json!({
+                "description": "Links to the API, conformance and collections; the web map for browsers",
+                "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["links"]}},
+                    "text/html": {"schema": {"type": "string"}}
+                }
+            }),
         ),
     );
     paths.insert("/api".into(), get("This API definition", "getApi", vec![reference("f")], json!({"description": "OpenAPI 3.0", "content": {"application/vnd.oai.openapi+json;version=3.0": {"schema": {"type": "object"}}}})));
@@ -150,12 +156,12 @@ pub fn document(base: &str) -> Value {
         "paths": paths,
         "components": {
             "parameters": {
-                "f": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false, "description": "Format: json (the default) or, for the landing page, html", "schema": {"type": "string", "enum": ["json", "geojson", "html"]}},
-                "bbox": {"name": "bbox", "in": "query", "required": false, "style": "form", "explode": false, "description": "minLon,minLat,maxLon,maxLat (WGS84); features intersecting the box, edges included", "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
+                "f": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false, "description": "Format: json (the default; geojson is the same)", "schema": {"type": "string", "enum": ["json", "geojson"]}},
+                "bbox": {"name": "bbox", "in": "query", "required": false, "style": "form", "explode": false, "description": "minLon,minLat,maxLon,maxLat (WGS84); features intersecting the box, edges included", "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number", "minimum": -180, "maximum": 180}}},
                 "datetime": {"name": "datetime", "in": "query", "required": false, "style": "form", "explode": false, "description": "An RFC 3339 date-time, a date, or an interval a/b with '..' for an open end; features whose date intersects it (undated ones too)", "schema": {"type": "string"}},
                 "limit": {"name": "limit", "in": "query", "required": false, "style": "form", "explode": false, "description": "Features per page; larger values are served as the maximum", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
                 "offset": {"name": "offset", "in": "query", "required": false, "style": "form", "explode": false, "description": "Features to skip; follow the next link rather than setting it", "schema": {"type": "integer", "minimum": 0, "default": 0}},
-                "near": {"name": "near", "in": "query", "required": false, "style": "form", "explode": false, "description": "LON,LAT: sort by geodesic distance from this point (WGS84 ellipsoid) and add properties.distance_m; with limit=K, the K nearest", "schema": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}}},
+                "near": {"name": "near", "in": "query", "required": false, "style": "form", "explode": false, "description": "LON,LAT: sort by geodesic distance from this point (WGS84 ellipsoid) and add properties.distance_m; with limit=K, the K nearest", "schema": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number", "minimum": -180, "maximum": 180}}},
                 "within": {"name": "within", "in": "query", "required": false, "style": "form", "explode": false, "description": "With near or near_feature: keep features within this many metres (geodesic; 0 inside a polygon)", "schema": {"type": "number", "exclusiveMinimum": true, "minimum": 0, "maximum": MAX_WITHIN_M}},
                 "near_feature": {"name": "near_feature", "in": "query", "required": false, "style": "form", "explode": false, "description": "COLLECTION/FEATURE_ID: like near, from that feature's point (a polygon's interior point)", "schema": {"type": "string"}}
             },
