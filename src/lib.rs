@@ -13,5 +13,6 @@ pub mod layer;
 pub mod metrics;
 pub mod query;
 pub mod reload;
+pub mod synth;
 pub mod temporal;
 pub mod text;
