@@ -24,7 +24,10 @@ fn layer_of(n: usize) -> kat::layer::Layer {
 }
 
 fn bbox(cx: f64, cy: f64, w: f64) -> Vec<Rect> {
-    vec![Rect::new([cx - w / 2.0, cy - w / 2.0], [cx + w / 2.0, cy + w / 2.0])]
+    vec![Rect::new(
+        [cx - w / 2.0, cy - w / 2.0],
+        [cx + w / 2.0, cy + w / 2.0],
+    )]
 }
 
 fn queries(c: &mut Criterion) {
@@ -32,28 +35,68 @@ fn queries(c: &mut Criterion) {
         let layer = layer_of(n);
         let mut g = c.benchmark_group(format!("incidents_{n}"));
         g.sample_size(30);
-        let small = ItemsQuery { bbox: bbox(-72.34, 18.54, 0.05), limit: 100, ..Default::default() };
-        let large = ItemsQuery { bbox: bbox(-72.8, 18.9, 2.0), limit: 100, ..Default::default() };
-        let country = ItemsQuery { bbox: bbox(-73.05, 19.05, 3.0), limit: 100, ..Default::default() };
-        let count = ItemsQuery { bbox: bbox(-72.8, 18.9, 1.5), limit: 1, ..Default::default() };
+        let small = ItemsQuery {
+            bbox: bbox(-72.34, 18.54, 0.05),
+            limit: 100,
+            ..Default::default()
+        };
+        let large = ItemsQuery {
+            bbox: bbox(-72.8, 18.9, 2.0),
+            limit: 100,
+            ..Default::default()
+        };
+        let country = ItemsQuery {
+            bbox: bbox(-73.05, 19.05, 3.0),
+            limit: 100,
+            ..Default::default()
+        };
+        let count = ItemsQuery {
+            bbox: bbox(-72.8, 18.9, 1.5),
+            limit: 1,
+            ..Default::default()
+        };
         let knn = ItemsQuery {
-            near: Some(Near { origin: [-72.6, 19.1], within_m: None }),
+            near: Some(Near {
+                origin: [-72.6, 19.1],
+                within_m: None,
+            }),
             limit: 10,
             ..Default::default()
         };
         let within = ItemsQuery {
-            near: Some(Near { origin: [-72.6, 19.1], within_m: Some(5_000.0) }),
+            near: Some(Near {
+                origin: [-72.6, 19.1],
+                within_m: Some(5_000.0),
+            }),
             limit: 100,
             ..Default::default()
         };
-        for (name, q) in [("bbox_small", &small), ("bbox_large", &large), ("bbox_country", &country), ("count", &count), ("knn_10", &knn), ("within_5km", &within)] {
-            g.bench_with_input(BenchmarkId::new(name, n), q, |b, q| b.iter(|| black_box(run(&layer, q))));
+        for (name, q) in [
+            ("bbox_small", &small),
+            ("bbox_large", &large),
+            ("bbox_country", &country),
+            ("count", &count),
+            ("knn_10", &knn),
+            ("within_5km", &within),
+        ] {
+            g.bench_with_input(BenchmarkId::new(name, n), q, |b, q| {
+                b.iter(|| black_box(run(&layer, q)))
+            });
         }
-        let page = ItemsQuery { bbox: bbox(-72.5, 18.6, 0.5), limit: 1000, ..Default::default() };
+        let page = ItemsQuery {
+            bbox: bbox(-72.5, 18.6, 0.5),
+            limit: 1000,
+            ..Default::default()
+        };
         g.bench_function(BenchmarkId::new("page_1000_encode", n), |b| {
             b.iter(|| {
                 let r = run(&layer, &page);
-                black_box(kat::api::encode::feature_collection(&layer, &r, &[], "2026-01-01T00:00:00Z"))
+                black_box(kat::api::encode::feature_collection(
+                    &layer,
+                    &r,
+                    &[],
+                    "2026-01-01T00:00:00Z",
+                ))
             })
         });
         g.finish();

@@ -80,12 +80,18 @@ fn block(gaz: &Gazetteer, seed: u64, b: usize, first_id: usize, n: usize) -> Vec
     while made < n {
         let lon = BBOX[0] + rng.unit() * (BBOX[2] - BBOX[0]);
         let lat = BBOX[1] + rng.unit() * (BBOX[3] - BBOX[1]);
-        let Some(at) = gaz.reverse(lon, lat) else { continue };
+        let Some(at) = gaz.reverse(lon, lat) else {
+            continue;
+        };
         let id = first_id + made;
         let kind = EVENT_TYPES[rng.below(EVENT_TYPES.len())];
         let a1 = ACTORS[rng.below(ACTORS.len())];
         let a2 = ACTORS[rng.below(ACTORS.len())];
-        let fatalities = if rng.unit() < 0.3 { None } else { Some(rng.below(12)) };
+        let fatalities = if rng.unit() < 0.3 {
+            None
+        } else {
+            Some(rng.below(12))
+        };
         let day = date(FIRST_DAY + (rng.unit() * DAYS) as i64);
         let feature = serde_json::json!({
             "type": "Feature",
@@ -127,7 +133,12 @@ fn block(gaz: &Gazetteer, seed: u64, b: usize, first_id: usize, n: usize) -> Vec
 }
 
 /// Writes `n` synthetic incidents as a GeoJSON FeatureCollection, one feature per line.
-pub fn write_incidents(gaz: &Gazetteer, n: usize, seed: u64, out: &mut impl Write) -> std::io::Result<()> {
+pub fn write_incidents(
+    gaz: &Gazetteer,
+    n: usize,
+    seed: u64,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     out.write_all(
         b"{\"type\":\"FeatureCollection\",\"name\":\"SYNTHETIC incidents for benchmarks: not real events\",\"synthetic\":true,\"features\":[\n",
     )?;

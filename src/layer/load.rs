@@ -5,7 +5,7 @@
 //! holds: no feature is ever re-encoded, and a million features cost their file size plus a
 //! few dozen bytes each.
 
-use super::{Column, Extent, Layer, LoadError, MatchKind, Record, Shapes};
+use super::{Column, Extent, Layer, LoadError, Record, Shapes};
 use crate::index::{Entry, SpatialIndex};
 use crate::layer::spec::{CollectionSpec, HAITI_EXTENT};
 use crate::temporal::{format_instant, parse_feature_date, Interval};
@@ -43,10 +43,42 @@ struct RawFeature<'a> {
 }
 
 #[derive(Deserialize)]
-struct PointGeometry {
-    #[serde(rename = "type")]
-    kind: String,
-    coordinates: Vec<f64>,
+struct PointGeometry<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    coordinates: Coords,
+}
+
+/// A position's numbers (2 or 3) without a heap allocation per feature.
+struct Coords {
+    n: usize,
+    v: [f64; 3],
+}
+
+impl<'de> Deserialize<'de> for Coords {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Coords;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of numbers")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Coords, A::Error> {
+                let mut c = Coords { n: 0, v: [0.0; 3] };
+                while let Some(x) = seq.next_element::<f64>()? {
+                    if c.n < 3 {
+                        c.v[c.n] = x;
+                    }
+                    c.n += 1;
+                }
+                Ok(c)
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 enum Geom {
@@ -55,11 +87,15 @@ enum Geom {
     Shape(Box<Geometry<f64>>),
 }
 
-struct Parsed {
-    id: String,
+/// The most queryables a collection declares.
+const MAX_QUERYABLES: usize = 4;
+
+struct Parsed<'a> {
+    id: Cow<'a, str>,
     geom: Geom,
     time: Option<Interval>,
-    values: Vec<Option<String>>,
+    /// The queryables' values as the file holds them (folded later, once per distinct value).
+    values: [Option<Cow<'a, str>>; MAX_QUERYABLES],
     record: Record,
 }
 
@@ -105,21 +141,29 @@ fn is_null(v: Option<&RawValue>) -> bool {
     v.is_none_or(|v| v.get() == "null")
 }
 
+/// A JSON string, borrowed from the file unless it holds escapes.
+fn json_str(v: &RawValue) -> Option<Cow<'_, str>> {
+    match serde_json::from_str::<&str>(v.get()) {
+        Ok(s) => Some(Cow::Borrowed(s)),
+        Err(_) => serde_json::from_str::<String>(v.get()).ok().map(Cow::Owned),
+    }
+}
+
 /// A property's text: a string as is, an array of strings joined by U+001F.
-fn text_of(v: &RawValue) -> Result<Option<String>, String> {
+fn text_of(v: &RawValue) -> Result<Option<Cow<'_, str>>, String> {
     if v.get() == "null" {
         return Ok(None);
     }
-    if let Ok(s) = serde_json::from_str::<Cow<str>>(v.get()) {
-        return Ok(Some(s.into_owned()));
+    if let Some(s) = json_str(v) {
+        return Ok(Some(s));
     }
     if let Ok(a) = serde_json::from_str::<Vec<Option<Cow<str>>>>(v.get()) {
-        return Ok(Some(
+        return Ok(Some(Cow::Owned(
             a.into_iter().flatten().collect::<Vec<_>>().join("\u{1f}"),
-        ));
+        )));
     }
     if let Ok(n) = serde_json::from_str::<serde_json::Number>(v.get()) {
-        return Ok(Some(n.to_string()));
+        return Ok(Some(Cow::Owned(n.to_string())));
     }
     Err(format!(
         "expected a string, a number or an array of strings, found {}",
@@ -138,10 +182,10 @@ fn parse_geometry(raw: Option<&RawValue>) -> Result<Geom, String> {
     };
     if let Ok(p) = serde_json::from_str::<PointGeometry>(raw.get()) {
         if p.kind == "Point" {
-            if p.coordinates.len() < 2 || p.coordinates.len() > 3 {
+            if p.coordinates.n < 2 || p.coordinates.n > 3 {
                 return Err("a Point needs 2 or 3 coordinates".into());
             }
-            let (x, y) = (p.coordinates[0], p.coordinates[1]);
+            let (x, y) = (p.coordinates.v[0], p.coordinates.v[1]);
             if !x.is_finite() || !y.is_finite() {
                 return Err("the Point's coordinates are not finite numbers".into());
             }
@@ -175,31 +219,34 @@ fn parse_geometry(raw: Option<&RawValue>) -> Result<Geom, String> {
     Ok(Geom::Shape(Box::new(g)))
 }
 
-fn parse_feature(
+fn parse_feature<'a>(
     spec: &CollectionSpec,
     wanted: &[&str],
     base: usize,
-    raw: &RawValue,
-) -> Result<Parsed, (Option<String>, String)> {
+    raw: &'a RawValue,
+) -> Result<Parsed<'a>, (Option<String>, String)> {
     let f: RawFeature = serde_json::from_str(raw.get())
         .map_err(|e| (None, format!("not a GeoJSON feature: {e}")))?;
     let id = match f.id {
         None => return Err((None, "has no \"id\"".into())),
-        Some(v) => match serde_json::from_str::<serde_json::Value>(v.get()) {
-            Ok(serde_json::Value::String(s)) if !s.is_empty() => s,
-            Ok(serde_json::Value::Number(n)) => n.to_string(),
-            _ => {
-                return Err((
-                    None,
-                    format!(
-                        "\"id\" must be a non-empty string or a number, found {}",
-                        v.get()
-                    ),
-                ))
-            }
+        Some(v) => match json_str(v).ok_or(()) {
+            Ok(s) if !s.is_empty() => s,
+            Ok(_) => return Err((None, "\"id\" is empty".into())),
+            Err(()) => match serde_json::from_str::<serde_json::Number>(v.get()) {
+                Ok(n) => Cow::Owned(n.to_string()),
+                Err(_) => {
+                    return Err((
+                        None,
+                        format!(
+                            "\"id\" must be a non-empty string or a number, found {}",
+                            v.get()
+                        ),
+                    ))
+                }
+            },
         },
     };
-    let fail = |problem: String| (Some(id.clone()), problem);
+    let fail = |problem: String| (Some(id.to_string()), problem);
     if f.kind != "Feature" {
         return Err(fail(format!(
             "\"type\" is \"{}\", expected \"Feature\"",
@@ -247,13 +294,17 @@ fn parse_feature(
         }
         None => None,
     };
-    let mut values = Vec::with_capacity(spec.queryables.len());
-    for (q, v) in spec.queryables.iter().zip(&picked[at..]) {
-        let text = match v {
+    let mut values: [Option<Cow<'a, str>>; MAX_QUERYABLES] = Default::default();
+    for ((q, v), slot) in spec
+        .queryables
+        .iter()
+        .zip(&picked[at..])
+        .zip(values.iter_mut())
+    {
+        *slot = match v {
             None => None,
             Some(v) => text_of(v).map_err(|e| fail(format!("\"{}\": {e}", q.property)))?,
         };
-        values.push(text.map(|t| fold(&t)));
     }
     let start = raw.get().as_ptr() as usize - base;
     let props_at = props.get().as_ptr() as usize - raw.get().as_ptr() as usize;
@@ -307,7 +358,6 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         .with_min_len(4096)
         .map(|raw| parse_feature(spec, &wanted, base, raw))
         .collect();
-    drop(collection);
     let feature_error = |i: usize, id: Option<&str>, problem: String| LoadError::Feature {
         file: file.clone(),
         feature: feature_label(i, id),
@@ -333,21 +383,21 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
     let mut columns: Vec<Column> = spec
         .queryables
         .iter()
-        .map(|q| match q.kind {
-            MatchKind::Exact => Column::Exact {
-                values: HashMap::new(),
-                codes: Vec::with_capacity(n),
-            },
-            MatchKind::Contains => Column::Contains {
-                text: Vec::with_capacity(n),
-            },
+        .map(|q| Column {
+            kind: q.kind,
+            values: Vec::new(),
+            codes: Vec::with_capacity(n),
         })
         .collect();
+    // Per column: the raw text as the file holds it → its code, and folded text → code. Each
+    // distinct raw value is folded once.
+    let mut raw_codes: Vec<HashMap<Cow<str>, u32>> = vec![HashMap::new(); columns.len()];
+    let mut folded_codes: Vec<HashMap<String, u32>> = vec![HashMap::new(); columns.len()];
     let (mut tmin, mut tmax) = (i64::MAX, i64::MIN);
     for (i, p) in parsed.into_iter().enumerate() {
         let p = p.map_err(|(id, problem)| feature_error(i, id.as_deref(), problem))?;
         let idx = i as u32;
-        if ids.insert(p.id.clone().into_boxed_str(), idx).is_some() {
+        if ids.insert(Box::from(p.id.as_ref()), idx).is_some() {
             return Err(feature_error(
                 i,
                 Some(&p.id),
@@ -389,17 +439,24 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
             }
             times.push(t);
         }
-        for (col, v) in columns.iter_mut().zip(p.values) {
-            match col {
-                Column::Exact { values, codes } => codes.push(match v {
-                    None => u32::MAX,
-                    Some(v) => {
-                        let next = values.len() as u32;
-                        *values.entry(v).or_insert(next)
+        for (c, (col, v)) in columns.iter_mut().zip(p.values).enumerate() {
+            let code = match v {
+                None => u32::MAX,
+                Some(v) => match raw_codes[c].get(&v) {
+                    Some(code) => *code,
+                    None => {
+                        let folded = fold(&v);
+                        let next = col.values.len() as u32;
+                        let code = *folded_codes[c].entry(folded.clone()).or_insert(next);
+                        if code == next {
+                            col.values.push(folded.into_boxed_str());
+                        }
+                        raw_codes[c].insert(v, code);
+                        code
                     }
-                }),
-                Column::Contains { text } => text.push(v.unwrap_or_default().into_boxed_str()),
-            }
+                },
+            };
+            col.codes.push(code);
         }
     }
     let index = SpatialIndex::build(entries);

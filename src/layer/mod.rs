@@ -27,16 +27,15 @@ pub(crate) struct Record {
     props_len: u32,
 }
 
-/// A queryable's values, one per feature, folded for comparison.
+/// A queryable's values, one per feature, dictionary-coded: `codes[i]` indexes `values` (the
+/// distinct folded texts; array elements joined by U+001F), `u32::MAX` where the feature has
+/// none. Few distinct values repeat across many features, so a filter is decided once per
+/// distinct value, not once per feature.
 #[derive(Debug)]
-pub(crate) enum Column {
-    /// Dictionary-coded: `codes[i]` indexes `values`; `u32::MAX` where the feature has none.
-    Exact {
-        values: HashMap<String, u32>,
-        codes: Vec<u32>,
-    },
-    /// The folded text (array elements joined by U+001F) to search in.
-    Contains { text: Vec<Box<str>> },
+pub(crate) struct Column {
+    pub(crate) kind: MatchKind,
+    pub(crate) values: Vec<Box<str>>,
+    pub(crate) codes: Vec<u32>,
 }
 
 /// The geometry kept for queries: bare points for a point layer, full shapes otherwise.
@@ -217,36 +216,30 @@ impl Layer {
 
     /// Whether the feature matches `queryable = value` (value already folded).
     pub fn matches(&self, column: usize, value: &PreparedValue, idx: u32) -> bool {
-        match (&self.columns[column], value) {
-            (Column::Exact { codes, .. }, PreparedValue::Code(code)) => {
-                codes[idx as usize] == *code
-            }
-            (Column::Contains { text }, PreparedValue::Text(t)) => {
-                text[idx as usize].contains(t.as_str())
-            }
-            _ => false,
-        }
+        let code = self.columns[column].codes[idx as usize];
+        code != u32::MAX && value.0[code as usize]
     }
 
-    /// Turns a user's filter value into what [`Layer::matches`] compares with.
+    /// Turns a user's filter value into what [`Layer::matches`] compares with: which of the
+    /// column's distinct values it matches.
     pub fn prepare(&self, column: usize, value: &str) -> PreparedValue {
         let folded = crate::text::fold(value);
-        match &self.columns[column] {
-            Column::Exact { values, .. } => {
-                PreparedValue::Code(values.get(&folded).copied().unwrap_or(u32::MAX - 1))
-            }
-            Column::Contains { .. } => PreparedValue::Text(folded),
-        }
+        let col = &self.columns[column];
+        PreparedValue(
+            col.values
+                .iter()
+                .map(|v| match col.kind {
+                    MatchKind::Exact => **v == *folded,
+                    MatchKind::Contains => v.contains(folded.as_str()),
+                })
+                .collect(),
+        )
     }
 }
 
-/// A filter value ready to compare.
+/// A filter value ready to compare: for each distinct value of the column, whether it matches.
 #[derive(Debug, Clone, PartialEq)]
-pub enum PreparedValue {
-    /// A dictionary code (a value no feature has gets a code that matches nothing).
-    Code(u32),
-    Text(String),
-}
+pub struct PreparedValue(Vec<bool>);
 
 /// Every layer, loaded together: the unit that a reload swaps.
 #[derive(Debug)]
