@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Load benchmark: Kat and pygeoapi on the same million synthetic incidents, same machine,
+# same queries, 16 connections. Writes BENCHMARKS.md. Loopback only; every step is bounded.
+#
+#   bash bench/run.sh            # 1,000,000 incidents, 20 s per query
+#   N=100000 SECONDS_PER=10 bash bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000000}
+SECONDS_PER=${SECONDS_PER:-20}
+CONNS=16
+OUT=bench/out
+KAT_PORT=18080
+PYGEOAPI_PORT=18081
+mkdir -p "$OUT"
+
+# --- tools -------------------------------------------------------------------------------
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v ogr2ogr >/dev/null || need+=(gdal-bin)
+[ -e /usr/lib/x86_64-linux-gnu/mod_spatialite.so ] || need+=(libsqlite3-mod-spatialite)
+# pygeoapi's GeoPackage provider loads SpatiaLite: Debian's Python allows extension loading.
+/usr/bin/python3 -c 'import venv' 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if [ ! -x "$OUT/venv/bin/gunicorn" ]; then
+  rm -rf "$OUT/venv"
+  /usr/bin/python3 -m venv "$OUT/venv"
+  "$OUT/venv/bin/pip" install -q pygeoapi gunicorn
+fi
+cargo build --release --quiet --example synth
+cargo build --release --quiet
+
+# --- data ----------------------------------------------------------------------------------
+DATA="$OUT/data"
+if [ ! -f "$DATA/incidents.geojson" ] || [ "$(cat "$OUT/count" 2>/dev/null)" != "$N" ]; then
+  rm -rf "$DATA" && cp -r data "$DATA"
+  ./target/release/examples/synth --count "$N" --seed 1 --out "$DATA/incidents.geojson"
+  rm -f "$OUT/incidents.gpkg"
+  echo "$N" > "$OUT/count"
+fi
+[ -f "$OUT/incidents.gpkg" ] || ogr2ogr -f GPKG "$OUT/incidents.gpkg" "$DATA/incidents.geojson" -nln incidents
+
+# --- queries -------------------------------------------------------------------------------
+# Many different boxes and points (fixed seed), so that no cache flatters either server.
+python3 - "$OUT" <<'PY'
+import random, sys
+out = sys.argv[1]
+r = random.Random(7)
+def box(w):
+    x = r.uniform(-73.9, -71.8 - w); y = r.uniform(18.2, 19.9 - min(w, 1.5))
+    return f"{x:.4f},{y:.4f},{x + w:.4f},{y + min(w, 1.5):.4f}"
+qs = {
+  "small_bbox": [f"bbox={box(0.05)}&limit=100" for _ in range(500)],
+  "page_1000": [f"bbox={box(0.5)}&limit=1000" for _ in range(200)],
+  "large_boxes": ["bbox=-74.5,18.0,-71.6,20.1&limit=100"] + [f"bbox={box(r.uniform(1.2, 2.0))}&limit=100" for _ in range(199)],
+  "near_10": [f"near={r.uniform(-73.5, -72.0):.4f},{r.uniform(18.3, 19.8):.4f}&limit=10" for _ in range(500)],
+}
+for k, v in qs.items():
+    open(f"{out}/q_{k}.txt", "w").write("\n".join(v) + "\n")
+PY
+cat > "$OUT/paths.lua" <<'LUA'
+local paths = {}
+init = function(args)
+  for line in io.lines(args[1]) do paths[#paths + 1] = args[2] .. line end
+  math.randomseed(os.time() + (tonumber(tostring({}):sub(8), 16) or 0))
+end
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)])
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %.1f %.2f %.2f %d %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.errors.status, summary.requests))
+end
+LUA
+
+measure() { # name url prefix
+  wrk -t2 -c"$CONNS" -d"${SECONDS_PER}s" --timeout 10s -s "$OUT/paths.lua" "$2" -- "$OUT/q_$1.txt" "$3" 2>&1 | grep '^RESULT' | cut -d' ' -f2-
+}
+
+wait_for() { for _ in $(seq 1 600); do curl -sf -o /dev/null "$1" && return 0; sleep 0.2; done; return 1; }
+
+# --- Kat -----------------------------------------------------------------------------------
+start=$(date +%s.%N)
+./target/release/kat serve --bind 127.0.0.1:$KAT_PORT --data "$DATA" --no-watch 2>"$OUT/kat.log" &
+KAT=$!
+PYG=
+trap 'kill $KAT $PYG 2>/dev/null || true' EXIT
+wait_for "http://127.0.0.1:$KAT_PORT/health"
+ready=$(python3 -c "print(round($(date +%s.%N) - $start, 2))")
+load_ms=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/kat.log" | grep -o 'layer="incidents" features=[0-9]* ms=[0-9]*' | grep -o 'ms=[0-9]*' | cut -d= -f2)
+peak_kb=$(grep VmHWM /proc/$KAT/status | awk '{print $2}')
+declare -A KATR
+for q in small_bbox page_1000 large_boxes near_10; do
+  KATR[$q]=$(measure $q "http://127.0.0.1:$KAT_PORT" "/collections/incidents/items?")
+done
+kill $KAT; wait $KAT 2>/dev/null || true
+
+# --- pygeoapi ------------------------------------------------------------------------------
+cat > "$OUT/pygeoapi.yml" <<YML
+server:
+  bind: {host: 127.0.0.1, port: $PYGEOAPI_PORT}
+  url: http://127.0.0.1:$PYGEOAPI_PORT
+  mimetype: application/json; charset=UTF-8
+  encoding: utf-8
+  languages: [en-US]
+  limits: {default_items: 100, max_items: 10000}
+  map: {url: 'https://tile.openstreetmap.org/{z}/{x}/{y}.png', attribution: 'OpenStreetMap'}
+logging: {level: ERROR}
+metadata:
+  identification: {title: bench, description: synthetic benchmark, keywords: [bench], keywords_type: theme, terms_of_service: none, url: 'http://127.0.0.1'}
+  license: {name: CC-BY 4.0, url: 'https://creativecommons.org/licenses/by/4.0/'}
+  provider: {name: bench, url: 'http://127.0.0.1'}
+  contact: {name: bench}
+resources:
+  incidents:
+    type: collection
+    title: incidents
+    description: SYNTHETIC incidents
+    keywords: [synthetic]
+    extents: {spatial: {bbox: [-74.5, 18.0, -71.6, 20.1], crs: 'http://www.opengis.net/def/crs/OGC/1.3/CRS84'}}
+    providers:
+      - type: feature
+        name: SQLiteGPKG
+        data: $PWD/$OUT/incidents.gpkg
+        id_field: fid
+        table: incidents
+YML
+export PYGEOAPI_CONFIG="$OUT/pygeoapi.yml" PYGEOAPI_OPENAPI="$OUT/pygeoapi-openapi.yml"
+"$OUT/venv/bin/pygeoapi" openapi generate "$PYGEOAPI_CONFIG" --output-file "$PYGEOAPI_OPENAPI" >/dev/null
+"$OUT/venv/bin/gunicorn" -w 2 -b 127.0.0.1:$PYGEOAPI_PORT pygeoapi.flask_app:APP 2>"$OUT/pygeoapi.log" &
+PYG=$!
+declare -A PYR
+if wait_for "http://127.0.0.1:$PYGEOAPI_PORT/collections/incidents/items?limit=1"; then
+  for q in small_bbox page_1000 large_boxes; do
+    PYR[$q]=$(measure $q "http://127.0.0.1:$PYGEOAPI_PORT" "/collections/incidents/items?f=json&")
+  done
+fi
+kill $PYG 2>/dev/null; wait $PYG 2>/dev/null || true
+
+# --- report --------------------------------------------------------------------------------
+row() { # label kat pyg
+  read -r kr kp50 kp99 kerr _ <<<"${2:-- - - - -}"
+  read -r pr pp50 pp99 perr _ <<<"${3:-- - - - -}"
+  echo "| $1 | $kr | $kp50 | $kp99 | $kerr | $pr | $pp50 | $pp99 | $perr |"
+}
+{
+  echo "# Benchmarks"
+  echo
+  echo "Measured by \`bash bench/run.sh\` (N=$N, ${SECONDS_PER} s per query, wrk, $CONNS connections, 2 threads) on $(date -u +%Y-%m-%d)."
+  echo
+  echo "- Machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM"
+  echo "- Kat $(./target/release/kat --version | cut -d' ' -f2) (release), $(rustc --version)"
+  echo "- pygeoapi $("$OUT/venv/bin/python" -c 'import pygeoapi; print(pygeoapi.__version__)') with gunicorn (2 workers) on a GeoPackage of the same data"
+  echo "- Data: $N synthetic incidents (\`cargo run --release --example synth -- --count $N\`), every record marked synthetic"
+  echo
+  echo "| query | Kat req/s | Kat p50 ms | Kat p99 ms | Kat non-2xx | pygeoapi req/s | pygeoapi p50 ms | pygeoapi p99 ms | pygeoapi non-2xx |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  row "small bbox (0.05°), limit 100" "${KATR[small_bbox]}" "${PYR[small_bbox]:-}"
+  row "1,000-feature page, 0.5° box" "${KATR[page_1000]}" "${PYR[page_1000]:-}"
+  row "large boxes (country, 1.2–2°), limit 100" "${KATR[large_boxes]}" "${PYR[large_boxes]:-}"
+  row "near + limit 10" "${KATR[near_10]}" ""
+  echo
+  echo "Kat load and index of $N incidents: ${load_ms} ms for the incidents layer; ready to answer after ${ready} s (all layers and the gazetteer); peak RSS $((peak_kb / 1024)) MB."
+} > "$OUT/BENCHMARKS.part.md"
+cat "$OUT/BENCHMARKS.part.md"
+exit 0
