@@ -4,6 +4,9 @@
 //! fresh import produces. After a deliberate change to the importer, the gazetteer or the
 //! data, rewrite them with `KAT_BLESS=1 cargo test --test import` and review the diff.
 
+mod common;
+
+use common::brute;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -46,54 +49,19 @@ fn csv_column(path: &str, column: &str) -> Vec<String> {
 
 /// Polygons by P-code, as rings of [lon, lat], read straight from the GeoJSON.
 fn polygons(file: &str) -> HashMap<String, Vec<Vec<Vec<[f64; 2]>>>> {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-    let ring = |r: &Value| -> Vec<[f64; 2]> {
-        r.as_array()
-            .unwrap()
-            .iter()
-            .map(|p| [p[0].as_f64().unwrap(), p[1].as_f64().unwrap()])
-            .collect()
-    };
-    let poly =
-        |p: &Value| -> Vec<Vec<[f64; 2]>> { p.as_array().unwrap().iter().map(ring).collect() };
-    v["features"]
-        .as_array()
-        .unwrap()
-        .iter()
+    brute::read_layer(Path::new(file))
+        .into_iter()
         .map(|f| {
-            let g = &f["geometry"];
-            let polys = match g["type"].as_str().unwrap() {
-                "Polygon" => vec![poly(&g["coordinates"])],
-                _ => g["coordinates"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(poly)
-                    .collect(),
-            };
             (
-                f["properties"]["pcode"].as_str().unwrap().to_string(),
-                polys,
+                f.properties["pcode"].as_str().unwrap().to_string(),
+                brute::polygons(&f.geometry),
             )
         })
         .collect()
 }
 
-/// Even-odd ray casting over every ring: a point is inside when it crosses an odd number
-/// of edges.
 fn inside(polys: &[Vec<Vec<[f64; 2]>>], x: f64, y: f64) -> bool {
-    let mut odd = false;
-    for poly in polys {
-        for ring in poly {
-            for w in ring.windows(2) {
-                let ([x1, y1], [x2, y2]) = (w[0], w[1]);
-                if (y1 > y) != (y2 > y) && x < x1 + (y - y1) * (x2 - x1) / (y2 - y1) {
-                    odd = !odd;
-                }
-            }
-        }
-    }
-    odd
+    brute::in_polygons([x, y], polys)
 }
 
 #[test]
