@@ -4,6 +4,10 @@
 #
 #   bash bench/run.sh            # 1,000,000 incidents, 20 s per query
 #   N=100000 SECONDS_PER=10 bash bench/run.sh
+#   SKIP_PYGEOAPI=1 bash bench/run.sh    # Kat and the minimal reference server only
+#
+# Besides Kat and pygeoapi it runs bench/minimal.rs, a minimal actix-web + rstar server with
+# pre-serialized features that counts by walking the tree: the floor Kat is compared with.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
@@ -12,6 +16,8 @@ CONNS=16
 OUT=bench/out
 KAT_PORT=18080
 PYGEOAPI_PORT=18081
+MINIMAL_PORT=18082
+SKIP_PYGEOAPI=${SKIP_PYGEOAPI:-}
 mkdir -p "$OUT"
 
 # --- tools -------------------------------------------------------------------------------
@@ -29,7 +35,7 @@ if [ ! -x "$OUT/venv/bin/gunicorn" ]; then
   /usr/bin/python3 -m venv "$OUT/venv"
   "$OUT/venv/bin/pip" install -q pygeoapi gunicorn
 fi
-cargo build --release --quiet --example synth
+cargo build --release --quiet --example synth --example minimal
 cargo build --release --quiet
 
 # --- data ----------------------------------------------------------------------------------
@@ -91,11 +97,26 @@ wait_for "http://127.0.0.1:$KAT_PORT/health"
 ready=$(python3 -c "print(round($(date +%s.%N) - $start, 2))")
 load_ms=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/kat.log" | grep -o 'layer="incidents" features=[0-9]* ms=[0-9]*' | grep -o 'ms=[0-9]*' | cut -d= -f2)
 peak_kb=$(grep VmHWM /proc/$KAT/status | awk '{print $2}')
+all_ms=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/kat.log" | grep -o 'data loaded ms=[0-9]*' | grep -o '[0-9]*$')
 declare -A KATR
 for q in small_bbox page_1000 large_boxes near_10; do
   KATR[$q]=$(measure $q "http://127.0.0.1:$KAT_PORT" "/collections/incidents/items?")
 done
 kill $KAT; wait $KAT 2>/dev/null || true
+
+# --- the minimal reference server ------------------------------------------------------------
+mstart=$(date +%s.%N)
+./target/release/examples/minimal "$DATA/incidents.geojson" 127.0.0.1:$MINIMAL_PORT 2>"$OUT/minimal.log" &
+MIN=$!
+trap 'kill $KAT $PYG $MIN 2>/dev/null || true' EXIT
+wait_for "http://127.0.0.1:$MINIMAL_PORT/collections/incidents/items?limit=1"
+mready=$(python3 -c "print(round($(date +%s.%N) - $mstart, 2))")
+mpeak_kb=$(grep VmHWM /proc/$MIN/status | awk '{print $2}')
+declare -A MINR
+for q in small_bbox page_1000 large_boxes; do
+  MINR[$q]=$(measure $q "http://127.0.0.1:$MINIMAL_PORT" "/collections/incidents/items?")
+done
+kill $MIN; wait $MIN 2>/dev/null || true
 
 # --- pygeoapi ------------------------------------------------------------------------------
 cat > "$OUT/pygeoapi.yml" <<YML
@@ -132,7 +153,7 @@ export PYGEOAPI_CONFIG="$OUT/pygeoapi.yml" PYGEOAPI_OPENAPI="$OUT/pygeoapi-opena
 "$OUT/venv/bin/gunicorn" -w 2 -b 127.0.0.1:$PYGEOAPI_PORT pygeoapi.flask_app:APP 2>"$OUT/pygeoapi.log" &
 PYG=$!
 declare -A PYR
-if wait_for "http://127.0.0.1:$PYGEOAPI_PORT/collections/incidents/items?limit=1"; then
+if [ -z "$SKIP_PYGEOAPI" ] && wait_for "http://127.0.0.1:$PYGEOAPI_PORT/collections/incidents/items?limit=1"; then
   for q in small_bbox page_1000 large_boxes; do
     PYR[$q]=$(measure $q "http://127.0.0.1:$PYGEOAPI_PORT" "/collections/incidents/items?f=json&")
   done
@@ -140,10 +161,12 @@ fi
 kill $PYG 2>/dev/null; wait $PYG 2>/dev/null || true
 
 # --- report --------------------------------------------------------------------------------
-row() { # label kat pyg
+row() { # label kat minimal pyg
   read -r kr kp50 kp99 kerr _ <<<"${2:-- - - - -}"
-  read -r pr pp50 pp99 perr _ <<<"${3:-- - - - -}"
-  echo "| $1 | $kr | $kp50 | $kp99 | $kerr | $pr | $pp50 | $pp99 | $perr |"
+  read -r mr mp50 mp99 merr _ <<<"${3:-- - - - -}"
+  read -r pr pp50 pp99 perr _ <<<"${4:-- - - - -}"
+  ratio=$(awk -v a="$kr" -v b="$mr" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "-" }')
+  echo "| $1 | $kr | $kp50 | $kp99 | $kerr | $mr | $mp50 | $mp99 | $ratio | $pr | $pp50 | $pp99 | $perr |"
 }
 {
   echo "# Benchmarks"
@@ -155,14 +178,16 @@ row() { # label kat pyg
   echo "- pygeoapi $("$OUT/venv/bin/python" -c 'import pygeoapi; print(pygeoapi.__version__)') with gunicorn (2 workers) on a GeoPackage of the same data"
   echo "- Data: $N synthetic incidents (\`cargo run --release --example synth -- --count $N\`), every record marked synthetic"
   echo
-  echo "| query | Kat req/s | Kat p50 ms | Kat p99 ms | Kat non-2xx | pygeoapi req/s | pygeoapi p50 ms | pygeoapi p99 ms | pygeoapi non-2xx |"
-  echo "|---|---|---|---|---|---|---|---|---|"
-  row "small bbox (0.05°), limit 100" "${KATR[small_bbox]}" "${PYR[small_bbox]:-}"
-  row "1,000-feature page, 0.5° box" "${KATR[page_1000]}" "${PYR[page_1000]:-}"
-  row "large boxes (country, 1.2–2°), limit 100" "${KATR[large_boxes]}" "${PYR[large_boxes]:-}"
-  row "near + limit 10" "${KATR[near_10]}" ""
+  echo "| query | Kat req/s | Kat p50 ms | Kat p99 ms | Kat non-2xx | minimal req/s | minimal p50 ms | minimal p99 ms | Kat / minimal | pygeoapi req/s | pygeoapi p50 ms | pygeoapi p99 ms | pygeoapi non-2xx |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  row "small bbox (0.05°), limit 100" "${KATR[small_bbox]}" "${MINR[small_bbox]}" "${PYR[small_bbox]:-}"
+  row "1,000-feature page, 0.5° box" "${KATR[page_1000]}" "${MINR[page_1000]}" "${PYR[page_1000]:-}"
+  row "large boxes (country, 1.2–2°), limit 100" "${KATR[large_boxes]}" "${MINR[large_boxes]}" "${PYR[large_boxes]:-}"
+  row "near + limit 10" "${KATR[near_10]}" "" ""
   echo
-  echo "Kat load and index of $N incidents: ${load_ms} ms for the incidents layer; ready to answer after ${ready} s (all layers and the gazetteer); peak RSS $((peak_kb / 1024)) MB."
+  echo "Kat load and index of $N incidents ($(du -m "$DATA/incidents.geojson" | cut -f1) MB file): ${load_ms} ms for the incidents layer, ${all_ms} ms until \`data loaded\` (every layer and the gazetteer); answering /health after ${ready} s; peak RSS $((peak_kb / 1024)) MB."
+  echo
+  echo "Minimal reference server (bench/minimal.rs): answering after ${mready} s; peak RSS $((mpeak_kb / 1024)) MB."
 } > "$OUT/BENCHMARKS.part.md"
 cat "$OUT/BENCHMARKS.part.md"
 exit 0

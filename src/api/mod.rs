@@ -68,14 +68,6 @@ fn digest_bytes(bytes: &[u8], h: &mut impl Hasher) {
     h.write(bytes);
 }
 
-/// The digest of one file, or None when it cannot be read.
-fn digest_file(path: &Path) -> Option<u64> {
-    let bytes = std::fs::read(path).ok()?;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    digest_bytes(&bytes, &mut h);
-    Some(h.finish())
-}
-
 /// The digest of every file below `dirs` (names and contents, in a fixed order).
 fn digest_tree(root: &Path, dirs: &[&str]) -> Option<u64> {
     fn walk(dir: &Path, rel: &str, h: &mut impl Hasher) -> Option<()> {
@@ -104,12 +96,19 @@ fn digest_tree(root: &Path, dirs: &[&str]) -> Option<u64> {
 }
 
 impl Sources {
-    fn read(dir: &Path) -> Sources {
+    /// The digests of the files as they are now; the layers' only when `layers` (a reload
+    /// compares them with the loaded layers' to reuse those that did not change).
+    fn read(dir: &Path, layers: bool) -> Sources {
         let (layers, gazetteer) = rayon::join(
             || {
+                if !layers {
+                    return HashMap::new();
+                }
                 COLLECTIONS
                     .iter()
-                    .filter_map(|spec| Some((spec.file, digest_file(&dir.join(spec.file))?)))
+                    .filter_map(|spec| {
+                        Some((spec.file, crate::layer::digest_file(&dir.join(spec.file))?))
+                    })
                     .collect()
             },
             || digest_tree(dir, GAZETTEER_DIRS),
@@ -117,11 +116,11 @@ impl Sources {
         Sources { layers, gazetteer }
     }
 
-    /// Keeps only the digests that did not change between `self` (read before loading) and
-    /// `after` (read after).
-    fn stable(mut self, after: &Sources) -> Sources {
-        self.layers
-            .retain(|file, d| after.layers.get(file) == Some(d));
+    /// The digests of what was loaded: each layer's from the very bytes it was built from
+    /// (so it cannot disagree with them), the gazetteer's only if its files did not change
+    /// between `self` (read before loading) and `after` (read after).
+    fn stable(mut self, layers: &[Arc<Layer>], after: &Sources) -> Sources {
+        self.layers = layers.iter().map(|l| (l.spec.file, l.digest)).collect();
         if self.gazetteer != after.gazetteer {
             self.gazetteer = None;
         }
@@ -149,7 +148,7 @@ impl Snapshot {
     /// changed (same content), and validating every part that did.
     fn load_reusing(dir: &Path, previous: Option<&Snapshot>) -> Result<Snapshot, SnapshotError> {
         use rayon::prelude::*;
-        let before = Sources::read(dir);
+        let before = Sources::read(dir, previous.is_some());
         let reuse_layer = |spec: &CollectionSpec| -> Option<Arc<Layer>> {
             let prev = previous?;
             let digest = before.layers.get(spec.file)?;
@@ -183,8 +182,8 @@ impl Snapshot {
         }
         let layers = layers?;
         let gazetteer = gazetteer?;
-        let version = before.version();
-        let sources = before.stable(&Sources::read(dir));
+        let sources = before.stable(&layers, &Sources::read(dir, false));
+        let version = sources.version();
         Ok(Snapshot {
             catalog: Catalog {
                 layers,

@@ -1,13 +1,15 @@
-//! The spatial index: one R-tree per layer, with the size of every subtree kept beside it.
+//! The spatial index: a packed R-tree (entries sorted along a Hilbert curve, grouped into
+//! nodes of [`NODE`]), whose every node covers a contiguous range of the entries.
 //!
-//! rstar answers "which envelopes intersect this box"; a map server must also say how many
-//! features match (`numberMatched`) and jump to the n-th match for paging. Walking every match
-//! to count it costs as much as the matches: over the whole country, the whole layer. With the
-//! subtree sizes, a node whose envelope lies inside the query box is counted (or skipped while
-//! paging) in one step, so a count costs about the perimeter of the box, not its area.
+//! A map server must say how many features match (`numberMatched`) and jump to the n-th match
+//! for paging, not only list them. Because a node covers a contiguous range of the entries, a
+//! node whose box lies inside the query box is counted (or skipped while paging) in one step
+//! from its range, so a count costs about the perimeter of the box, not its area, and the
+//! entries of such a node are listed without testing them.
 //!
-//! The order of results is the tree's own depth-first order: stable for a given snapshot of the
-//! data, which is what paging needs.
+//! The order of results is the index's own order (the Hilbert order of the entries' centres,
+//! ties by position in the layer): stable for a given snapshot of the data, which is what
+//! paging needs.
 //!
 //! ```
 //! use kat::index::{Entry, SpatialIndex, Rect};
@@ -25,8 +27,11 @@ mod near;
 
 pub use near::NearHit;
 
-use rstar::{ParentNode, RStarInsertionStrategy, RTree, RTreeNode, RTreeObject, RTreeParams, AABB};
-use std::collections::HashMap;
+use rayon::prelude::*;
+use rstar::AABB;
+
+/// Children per node.
+pub const NODE: usize = 16;
 
 /// An axis-aligned box in lon/lat degrees.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,15 +45,22 @@ impl Rect {
         Rect { min, max }
     }
 
-    fn intersects(&self, env: &AABB<[f64; 2]>) -> bool {
-        let (lo, hi) = (env.lower(), env.upper());
-        lo[0] <= self.max[0] && self.min[0] <= hi[0] && lo[1] <= self.max[1] && self.min[1] <= hi[1]
+    #[inline]
+    fn intersects(&self, b: &Bbox) -> bool {
+        b[0] <= self.max[0] && self.min[0] <= b[2] && b[1] <= self.max[1] && self.min[1] <= b[3]
     }
 
-    fn contains(&self, env: &AABB<[f64; 2]>) -> bool {
-        let (lo, hi) = (env.lower(), env.upper());
-        self.min[0] <= lo[0] && hi[0] <= self.max[0] && self.min[1] <= lo[1] && hi[1] <= self.max[1]
+    #[inline]
+    fn contains(&self, b: &Bbox) -> bool {
+        self.min[0] <= b[0] && b[2] <= self.max[0] && self.min[1] <= b[1] && b[3] <= self.max[1]
     }
+}
+
+/// `[min lon, min lat, max lon, max lat]`.
+pub(crate) type Bbox = [f64; 4];
+
+fn aabb(b: &Bbox) -> AABB<[f64; 2]> {
+    AABB::from_corners([b[0], b[1]], [b[2], b[3]])
 }
 
 /// A feature's envelope and its position in the layer.
@@ -67,25 +79,6 @@ impl Entry {
     }
 }
 
-impl RTreeObject for Entry {
-    type Envelope = AABB<[f64; 2]>;
-    fn envelope(&self) -> Self::Envelope {
-        self.envelope
-    }
-}
-
-/// Wider nodes than rstar's default (6): fewer levels to walk for the large boxes a map asks for.
-pub struct Params;
-impl RTreeParams for Params {
-    const MIN_SIZE: usize = 8;
-    const MAX_SIZE: usize = 24;
-    const REINSERTION_COUNT: usize = 4;
-    type DefaultInsertionStrategy = RStarInsertionStrategy;
-}
-
-type Tree = RTree<Entry, Params>;
-type Node = ParentNode<Entry>;
-
 /// A test of one feature by its position in the layer.
 pub type Accept<'a> = &'a dyn Fn(u32) -> bool;
 
@@ -96,58 +89,147 @@ pub struct Page {
     pub items: Vec<u32>,
 }
 
-/// An R-tree with subtree sizes.
+/// A packed R-tree. Entries are stored in tree order; node `j` of level `l` (level 0 holds the
+/// nodes directly above the entries) covers entries `j * NODE^(l+1) ..` up to the next node's
+/// first, and its children are nodes `j * NODE ..` of level `l - 1` (entries for level 0).
 pub struct SpatialIndex {
-    tree: Tree,
-    /// Subtree sizes keyed by node address. The tree is never changed after it is built, and
-    /// every node but the root lives in a heap allocation that does not move; the root's size
-    /// is the tree's size.
-    sizes: HashMap<usize, u32>,
+    boxes: Vec<Bbox>,
+    ids: Vec<u32>,
+    /// Node boxes, level by level from the one above the entries; the last has at most
+    /// `NODE` nodes.
+    levels: Vec<Vec<Bbox>>,
 }
 
-fn key(node: &Node) -> usize {
-    node as *const Node as usize
+/// The position of (x, y) along a Hilbert curve over a 2^16 × 2^16 grid.
+fn hilbert(x: u32, y: u32) -> u64 {
+    let (mut x, mut y) = (x, y);
+    let mut d: u64 = 0;
+    let mut s: u32 = 1 << 15;
+    while s > 0 {
+        let rx = u32::from(x & s > 0);
+        let ry = u32::from(y & s > 0);
+        d += u64::from(s) * u64::from(s) * u64::from((3 * rx) ^ ry);
+        if ry == 0 {
+            if rx == 1 {
+                x = 0xFFFF - x;
+                y = 0xFFFF - y;
+            }
+            std::mem::swap(&mut x, &mut y);
+        }
+        s >>= 1;
+    }
+    d
+}
+
+fn union(a: &Bbox, b: &Bbox) -> Bbox {
+    [
+        a[0].min(b[0]),
+        a[1].min(b[1]),
+        a[2].max(b[2]),
+        a[3].max(b[3]),
+    ]
+}
+
+const EMPTY: Bbox = [
+    f64::INFINITY,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::NEG_INFINITY,
+];
+
+fn cover(boxes: &[Bbox]) -> Vec<Bbox> {
+    boxes
+        .par_chunks(NODE)
+        .with_min_len(256)
+        .map(|c| c.iter().fold(EMPTY, |acc, b| union(&acc, b)))
+        .collect()
 }
 
 impl SpatialIndex {
     /// Bulk-loads the entries (done once, when a layer is loaded).
     pub fn build(entries: Vec<Entry>) -> Self {
-        let tree = Tree::bulk_load_with_params(entries);
-        let mut sizes = HashMap::new();
-        fn size_of(node: &Node, sizes: &mut HashMap<usize, u32>) -> u32 {
-            let mut n = 0;
-            for child in node.children() {
-                n += match child {
-                    RTreeNode::Leaf(_) => 1,
-                    RTreeNode::Parent(p) => size_of(p, sizes),
-                };
+        let boxes: Vec<Bbox> = entries
+            .iter()
+            .map(|e| {
+                let (lo, hi) = (e.envelope.lower(), e.envelope.upper());
+                [lo[0], lo[1], hi[0], hi[1]]
+            })
+            .collect();
+        let ids = entries.iter().map(|e| e.idx).collect();
+        drop(entries);
+        Self::from_boxes(boxes, ids)
+    }
+
+    /// Bulk-loads entries given as boxes and positions (points have equal corners).
+    pub(crate) fn from_boxes(boxes: Vec<Bbox>, ids: Vec<u32>) -> Self {
+        let all = boxes
+            .par_iter()
+            .with_min_len(4096)
+            .fold(|| EMPTY, |acc, b| union(&acc, b))
+            .reduce(|| EMPTY, |a, b| union(&a, &b));
+        let (w, h) = ((all[2] - all[0]).max(1e-12), (all[3] - all[1]).max(1e-12));
+        let scale = |v: f64, lo: f64, span: f64| -> u32 {
+            (((v - lo) / span) * 65535.0).clamp(0.0, 65535.0) as u32
+        };
+        let mut order: Vec<(u64, u32, u32)> = boxes
+            .par_iter()
+            .zip(ids.par_iter())
+            .enumerate()
+            .with_min_len(4096)
+            .map(|(i, (b, id))| {
+                let cx = scale((b[0] + b[2]) / 2.0, all[0], w);
+                let cy = scale((b[1] + b[3]) / 2.0, all[1], h);
+                (hilbert(cx, cy), *id, i as u32)
+            })
+            .collect();
+        order.par_sort_unstable();
+        let sorted_boxes: Vec<Bbox> = order
+            .par_iter()
+            .with_min_len(4096)
+            .map(|(_, _, i)| boxes[*i as usize])
+            .collect();
+        let sorted_ids: Vec<u32> = order.par_iter().map(|(_, id, _)| *id).collect();
+        drop(order);
+        drop(boxes);
+        let mut levels = Vec::new();
+        if !sorted_boxes.is_empty() {
+            let mut level = cover(&sorted_boxes);
+            loop {
+                let done = level.len() <= NODE;
+                let next = (!done).then(|| cover(&level));
+                levels.push(level);
+                match next {
+                    Some(n) => level = n,
+                    None => break,
+                }
             }
-            sizes.insert(key(node), n);
-            n
         }
-        for child in tree.root().children() {
-            if let RTreeNode::Parent(p) = child {
-                size_of(p, &mut sizes);
-            }
+        SpatialIndex {
+            boxes: sorted_boxes,
+            ids: sorted_ids,
+            levels,
         }
-        SpatialIndex { tree, sizes }
     }
 
     pub fn len(&self) -> usize {
-        self.tree.size()
+        self.ids.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tree.size() == 0
+        self.ids.is_empty()
     }
 
     /// The envelope of everything indexed, or None when empty.
     pub fn envelope(&self) -> Option<AABB<[f64; 2]>> {
-        (self.tree.size() > 0).then(|| self.tree.root().envelope())
+        let top = self.levels.last()?;
+        Some(aabb(&top.iter().fold(EMPTY, |acc, b| union(&acc, b))))
     }
 
-    fn size(&self, node: &Node) -> usize {
-        self.sizes.get(&key(node)).copied().unwrap_or(0) as usize
+    /// The entries below node `j` of `level`.
+    #[inline]
+    fn range(&self, level: usize, j: usize) -> std::ops::Range<usize> {
+        let span = NODE.pow(level as u32 + 1);
+        j * span..((j + 1) * span).min(self.ids.len())
     }
 
     /// Features intersecting any of `rects` (all features when `rects` is empty), in the
@@ -155,7 +237,7 @@ impl SpatialIndex {
     ///
     /// `exact` decides for a feature whose envelope touches a box without lying inside it
     /// (a polygon near the box's edge); without it the envelope is the geometry (points).
-    /// `filter` tests the non-spatial conditions. Without a filter, whole subtrees inside a box
+    /// `filter` tests the non-spatial conditions. Without a filter, whole nodes inside a box
     /// are counted and skipped without being visited.
     pub fn query(
         &self,
@@ -177,8 +259,8 @@ impl SpatialIndex {
                 items: Vec::with_capacity(limit.min(10_000)),
             },
         };
-        if self.tree.size() > 0 {
-            walk.node(self.tree.root(), rects.is_empty());
+        if let Some(top) = self.levels.last() {
+            walk.nodes(self.levels.len() - 1, 0..top.len(), rects.is_empty());
         }
         walk.page
     }
@@ -193,16 +275,7 @@ impl SpatialIndex {
         distance_m: &dyn Fn(u32) -> f64,
         want: usize,
     ) -> Vec<NearHit> {
-        near::nearest(
-            self.tree.root(),
-            self.tree.size(),
-            origin,
-            within_m,
-            rects,
-            accept,
-            distance_m,
-            want,
-        )
+        near::nearest(self, origin, within_m, rects, accept, distance_m, want)
     }
 }
 
@@ -217,6 +290,7 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
+    #[inline]
     fn emit(&mut self, idx: u32) {
         self.page.matched += 1;
         if self.skip > 0 {
@@ -227,47 +301,73 @@ impl Walk<'_> {
         }
     }
 
-    /// `inside`: this node's envelope lies inside one of the boxes, so every feature in it
-    /// intersects that box.
-    fn node(&mut self, node: &Node, inside: bool) {
-        for child in node.children() {
-            match child {
-                RTreeNode::Leaf(entry) => {
-                    let certain = inside || self.rects.iter().any(|r| r.contains(&entry.envelope));
-                    let touches =
-                        certain || self.rects.iter().any(|r| r.intersects(&entry.envelope));
-                    if !touches {
-                        continue;
-                    }
-                    if !certain && self.exact.is_some_and(|exact| !exact(entry.idx)) {
-                        continue;
-                    }
-                    if self.filter.is_some_and(|filter| !filter(entry.idx)) {
-                        continue;
-                    }
-                    self.emit(entry.idx);
+    /// Every entry of `range` matches: counts them, and lists those the page wants.
+    fn take_all(&mut self, range: std::ops::Range<usize>) {
+        let n = range.len();
+        if self.skip >= n {
+            self.skip -= n;
+        } else {
+            let from = range.start + self.skip;
+            self.skip = 0;
+            let to = from.saturating_add(self.want).min(range.end);
+            self.page.items.extend_from_slice(&self.index.ids[from..to]);
+            self.want -= to - from;
+        }
+        self.page.matched += n;
+    }
+
+    /// Nodes `js` of `level`; `inside`: their parent lies inside one of the boxes.
+    fn nodes(&mut self, level: usize, js: std::ops::Range<usize>, inside: bool) {
+        let index = self.index;
+        for j in js {
+            let b = &index.levels[level][j];
+            let child_inside = inside || self.rects.iter().any(|r| r.contains(b));
+            if !child_inside && !self.rects.iter().any(|r| r.intersects(b)) {
+                continue;
+            }
+            if child_inside && self.filter.is_none() {
+                self.take_all(index.range(level, j));
+                continue;
+            }
+            let first = j * NODE;
+            if level == 0 {
+                let end = (first + NODE).min(index.ids.len());
+                self.entries(first..end, child_inside);
+            } else {
+                let end = (first + NODE).min(index.levels[level - 1].len());
+                self.nodes(level - 1, first..end, child_inside);
+            }
+        }
+    }
+
+    fn entries(&mut self, range: std::ops::Range<usize>, inside: bool) {
+        let index = self.index;
+        if self.want == 0 && self.skip == 0 && self.exact.is_none() && self.filter.is_none() {
+            if let [r] = self.rects {
+                // Only counting is left: a branch-free count of the boxes that touch `r`.
+                self.page.matched += index.boxes[range]
+                    .iter()
+                    .map(|b| usize::from(r.intersects(b)))
+                    .sum::<usize>();
+                return;
+            }
+        }
+        for i in range {
+            let b = &index.boxes[i];
+            let idx = index.ids[i];
+            let certain = inside || self.rects.iter().any(|r| r.contains(b));
+            if !certain {
+                if !self.rects.iter().any(|r| r.intersects(b)) {
+                    continue;
                 }
-                RTreeNode::Parent(p) => {
-                    let env = p.envelope();
-                    let child_inside = inside || self.rects.iter().any(|r| r.contains(&env));
-                    if !child_inside && !self.rects.iter().any(|r| r.intersects(&env)) {
-                        continue;
-                    }
-                    if child_inside && self.filter.is_none() {
-                        let n = self.index.size(p);
-                        if self.skip >= n {
-                            self.skip -= n;
-                            self.page.matched += n;
-                            continue;
-                        }
-                        if self.want == 0 {
-                            self.page.matched += n;
-                            continue;
-                        }
-                    }
-                    self.node(p, child_inside);
+                if self.exact.is_some_and(|exact| !exact(idx)) {
+                    continue;
                 }
             }
+            if self.filter.is_some_and(|filter| !filter(idx)) {
+                continue;
+            }
+            self.emit(idx);
         }
     }
 }
@@ -288,7 +388,10 @@ mod tests {
         let r = Rect::new([3.5, 7.0], [41.0, 52.2]);
         let expected: Vec<u32> = grid(60)
             .into_iter()
-            .filter(|e| r.intersects(&e.envelope))
+            .filter(|e| {
+                let (lo, hi) = (e.envelope.lower(), e.envelope.upper());
+                r.intersects(&[lo[0], lo[1], hi[0], hi[1]])
+            })
             .map(|e| e.idx)
             .collect();
         let all = index.query(&[r], None, None, 0, usize::MAX);

@@ -1,13 +1,15 @@
 //! Best-first nearest-neighbour search by geodesic distance.
 //!
-//! Nodes enter a priority queue keyed by a distance that nothing inside them can beat
-//! ([`super::geodesic::lower_bound_m`]); features enter with their exact distance. A feature
-//! that leaves the queue is therefore nearer than everything still in it, so results come out in
-//! order and the search stops after the k-th, or once the bound passes the radius.
+//! Nodes and features enter a priority queue keyed by a distance that nothing inside them can
+//! beat ([`super::geodesic::lower_bound_m`]); a feature taken out with that bound is measured
+//! exactly and goes back in with its distance. A measured feature that leaves the queue is
+//! therefore nearer than everything still in it (at equal keys, unmeasured items leave first),
+//! so results come out in order of distance, ties by position in the layer, and the search
+//! stops after the k-th, or once the bound passes the radius. Only the features that can still
+//! be among the k nearest are measured on the ellipsoid.
 
 use super::geodesic::lower_bound_m;
-use super::{Accept, Entry, Node, Rect};
-use rstar::RTreeNode;
+use super::{aabb, Accept, Rect, SpatialIndex, NODE};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -18,42 +20,54 @@ pub struct NearHit {
     pub distance_m: f64,
 }
 
-enum Item<'a> {
-    Node(&'a Node),
+#[derive(Clone, Copy)]
+enum Item {
+    /// Node `j` of a level.
+    Node(u32, u32),
+    /// A feature keyed by its lower bound, not measured yet.
+    Bound(u32),
+    /// A feature keyed by its exact distance.
     Feature(u32),
 }
 
-struct Queued<'a> {
+struct Queued {
     key: f64,
-    tie: u32,
-    item: Item<'a>,
+    item: Item,
 }
 
-impl PartialEq for Queued<'_> {
+impl Queued {
+    /// At equal keys: nodes and unmeasured features first, then features by position.
+    fn rank(&self) -> (u8, u32) {
+        match self.item {
+            Item::Node(..) | Item::Bound(_) => (0, 0),
+            Item::Feature(idx) => (1, idx),
+        }
+    }
+}
+
+impl PartialEq for Queued {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
-impl Eq for Queued<'_> {}
-impl PartialOrd for Queued<'_> {
+impl Eq for Queued {}
+impl PartialOrd for Queued {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Queued<'_> {
-    /// Reversed, so that `BinaryHeap` pops the nearest first; ties by position in the layer.
+impl Ord for Queued {
+    /// Reversed, so that `BinaryHeap` pops the nearest first.
     fn cmp(&self, other: &Self) -> Ordering {
         other
             .key
             .total_cmp(&self.key)
-            .then_with(|| other.tie.cmp(&self.tie))
+            .then_with(|| other.rank().cmp(&self.rank()))
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(super) fn nearest(
-    root: &Node,
-    size: usize,
+    index: &SpatialIndex,
     origin: [f64; 2],
     within_m: Option<f64>,
     rects: &[Rect],
@@ -62,19 +76,32 @@ pub(super) fn nearest(
     want: usize,
 ) -> Vec<NearHit> {
     let mut out = Vec::new();
-    if size == 0 || want == 0 {
+    let Some(top) = index.levels.last() else {
+        return out;
+    };
+    if want == 0 {
         return out;
     }
     let radius = within_m.unwrap_or(f64::INFINITY);
-    let touches =
-        |env: &rstar::AABB<[f64; 2]>| rects.is_empty() || rects.iter().any(|r| r.intersects(env));
-    let mut heap = BinaryHeap::new();
-    heap.push(Queued {
-        key: 0.0,
-        tie: 0,
-        item: Item::Node(root),
-    });
-    while let Some(Queued { key, item, .. }) = heap.pop() {
+    let touches = |b: &super::Bbox| rects.is_empty() || rects.iter().any(|r| r.intersects(b));
+    let mut heap = BinaryHeap::with_capacity(256);
+    let push_nodes = |heap: &mut BinaryHeap<Queued>, level: usize, js: std::ops::Range<usize>| {
+        for j in js {
+            let b = &index.levels[level][j];
+            if !touches(b) {
+                continue;
+            }
+            let lb = lower_bound_m(origin, &aabb(b));
+            if lb <= radius {
+                heap.push(Queued {
+                    key: lb,
+                    item: Item::Node(level as u32, j as u32),
+                });
+            }
+        }
+    };
+    push_nodes(&mut heap, index.levels.len() - 1, 0..top.len());
+    while let Some(Queued { key, item }) = heap.pop() {
         match item {
             Item::Feature(idx) => {
                 out.push(NearHit {
@@ -85,40 +112,36 @@ pub(super) fn nearest(
                     break;
                 }
             }
-            Item::Node(node) => {
-                for child in node.children() {
-                    match child {
-                        RTreeNode::Leaf(Entry { envelope, idx }) => {
-                            if !touches(envelope)
-                                || lower_bound_m(origin, envelope) > radius
-                                || !accept(*idx)
-                            {
-                                continue;
-                            }
-                            let d = distance_m(*idx);
-                            if d <= radius {
-                                heap.push(Queued {
-                                    key: d,
-                                    tie: *idx,
-                                    item: Item::Feature(*idx),
-                                });
-                            }
-                        }
-                        RTreeNode::Parent(p) => {
-                            let env = p.envelope();
-                            if !touches(&env) {
-                                continue;
-                            }
-                            let lb = lower_bound_m(origin, &env);
-                            if lb <= radius {
-                                heap.push(Queued {
-                                    key: lb,
-                                    tie: 0,
-                                    item: Item::Node(p),
-                                });
-                            }
-                        }
+            Item::Bound(idx) => {
+                let d = distance_m(idx);
+                if d <= radius {
+                    heap.push(Queued {
+                        key: d,
+                        item: Item::Feature(idx),
+                    });
+                }
+            }
+            Item::Node(level, j) => {
+                let (level, first) = (level as usize, j as usize * NODE);
+                if level > 0 {
+                    let end = (first + NODE).min(index.levels[level - 1].len());
+                    push_nodes(&mut heap, level - 1, first..end);
+                    continue;
+                }
+                let end = (first + NODE).min(index.ids.len());
+                for i in first..end {
+                    let (b, idx) = (&index.boxes[i], index.ids[i]);
+                    if !touches(b) {
+                        continue;
                     }
+                    let lb = lower_bound_m(origin, &aabb(b));
+                    if lb > radius || !accept(idx) {
+                        continue;
+                    }
+                    heap.push(Queued {
+                        key: lb,
+                        item: Item::Bound(idx),
+                    });
                 }
             }
         }

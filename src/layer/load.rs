@@ -4,15 +4,22 @@
 //! The file's text is kept whole and each feature is served as the slice of it that the file
 //! holds: no feature is ever re-encoded, and a million features cost their file size plus a
 //! few dozen bytes each.
+//!
+//! The load runs on every core: the file is read in parallel blocks, the features array is
+//! split into features by a structural scan of newline-aligned chunks (a raw newline never
+//! occurs inside a JSON string, so each chunk starts between tokens; a chunk whose guess of
+//! where it starts does not agree with the scan before it is scanned again from the right
+//! place), and each feature is then parsed and validated with serde_json, which checks every
+//! byte of it. A file the fast split does not understand is parsed whole by serde_json, which
+//! also words the error.
 
 use super::{Column, Extent, Layer, LoadError, Record, Shapes};
-use crate::index::{Entry, SpatialIndex};
+use crate::index::SpatialIndex;
 use crate::layer::spec::{CollectionSpec, HAITI_EXTENT};
 use crate::temporal::{format_instant, parse_feature_date, Interval};
 use crate::text::fold;
 use geo::{BoundingRect, Geometry, Validation};
 use rayon::prelude::*;
-use rstar::AABB;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -90,16 +97,8 @@ enum Geom {
 /// The most queryables a collection declares.
 const MAX_QUERYABLES: usize = 4;
 
-struct Parsed<'a> {
-    id: Cow<'a, str>,
-    geom: Geom,
-    time: Option<Interval>,
-    /// The queryables' values as the file holds them (folded later, once per distinct value).
-    values: [Option<Cow<'a, str>>; MAX_QUERYABLES],
-    record: Record,
-}
-
-/// Picks the named members of the properties object without building the others.
+/// Picks the named members of the properties object without building the others (the
+/// serde_json path, for objects the byte scanner leaves to it, and for its error messages).
 struct Pick<'w>(&'w [&'w str]);
 
 impl<'de> DeserializeSeed<'de> for Pick<'_> {
@@ -137,45 +136,235 @@ impl<'de> Visitor<'de> for Pick<'_> {
     }
 }
 
-fn is_null(v: Option<&RawValue>) -> bool {
-    v.is_none_or(|v| v.get() == "null")
+/// Byte-level scanning of JSON text that serde_json has validated, or will validate.
+mod scan {
+    #[inline]
+    pub fn ws(t: &[u8], mut i: usize) -> usize {
+        while i < t.len() && matches!(t[i], b' ' | b'\n' | b'\r' | b'\t') {
+            i += 1;
+        }
+        i
+    }
+
+    /// `i` just after an opening quote: the position after the closing one. Most strings of
+    /// a feature are short: a plain loop finds their end before a vector search would start.
+    #[inline]
+    pub fn string(t: &[u8], mut i: usize) -> Option<usize> {
+        let short = (i + 24).min(t.len());
+        while i < short {
+            match t[i] {
+                b'"' => return Some(i + 1),
+                b'\\' => i += 2,
+                _ => i += 1,
+            }
+        }
+        loop {
+            i += memchr::memchr2(b'"', b'\\', t.get(i..)?)?;
+            if t[i] == b'"' {
+                return Some(i + 1);
+            }
+            i += 2;
+        }
+    }
+
+    /// `t[i]` is `{` or `[`: the position after the bracket that closes it.
+    pub fn nested(t: &[u8], mut i: usize) -> Option<usize> {
+        let mut depth = 0usize;
+        while i < t.len() {
+            match t[i] {
+                b'"' => {
+                    i = string(t, i + 1)?;
+                    continue;
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// The end of the value starting at `t[i]`.
+    pub fn value(t: &[u8], i: usize) -> Option<usize> {
+        match *t.get(i)? {
+            b'"' => string(t, i + 1),
+            b'{' | b'[' => nested(t, i),
+            _ => {
+                let mut j = i;
+                while j < t.len()
+                    && !matches!(t[j], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+                {
+                    j += 1;
+                }
+                (j > i).then_some(j)
+            }
+        }
+    }
+}
+
+fn is_null(v: Option<&str>) -> bool {
+    v.is_none_or(|v| v == "null")
 }
 
 /// A JSON string, borrowed from the file unless it holds escapes.
-fn json_str(v: &RawValue) -> Option<Cow<'_, str>> {
-    match serde_json::from_str::<&str>(v.get()) {
+fn json_str(v: &str) -> Option<Cow<'_, str>> {
+    let b = v.as_bytes();
+    if b.len() >= 2
+        && b[0] == b'"'
+        && b[b.len() - 1] == b'"'
+        && !b[1..b.len() - 1]
+            .iter()
+            .any(|c| *c == b'"' || *c == b'\\' || *c < 0x20)
+    {
+        return Some(Cow::Borrowed(&v[1..v.len() - 1]));
+    }
+    match serde_json::from_str::<&str>(v) {
         Ok(s) => Some(Cow::Borrowed(s)),
-        Err(_) => serde_json::from_str::<String>(v.get()).ok().map(Cow::Owned),
+        Err(_) => serde_json::from_str::<String>(v).ok().map(Cow::Owned),
     }
 }
 
 /// A property's text: a string as is, an array of strings joined by U+001F.
-fn text_of(v: &RawValue) -> Result<Option<Cow<'_, str>>, String> {
-    if v.get() == "null" {
+fn text_of(v: &str) -> Result<Option<Cow<'_, str>>, String> {
+    if v == "null" {
         return Ok(None);
     }
-    if let Some(s) = json_str(v) {
-        return Ok(Some(s));
+    let first = v.as_bytes().first().copied();
+    if first == Some(b'"') {
+        if let Some(s) = json_str(v) {
+            return Ok(Some(s));
+        }
     }
-    if let Ok(a) = serde_json::from_str::<Vec<Option<Cow<str>>>>(v.get()) {
+    if first == Some(b'[') {
+        if let Ok(a) = serde_json::from_str::<Vec<Option<Cow<str>>>>(v) {
+            return Ok(Some(Cow::Owned(
+                a.into_iter().flatten().collect::<Vec<_>>().join("\u{1f}"),
+            )));
+        }
+    }
+    if let Ok(a) = serde_json::from_str::<Vec<Option<Cow<str>>>>(v) {
         return Ok(Some(Cow::Owned(
             a.into_iter().flatten().collect::<Vec<_>>().join("\u{1f}"),
         )));
     }
-    if let Ok(n) = serde_json::from_str::<serde_json::Number>(v.get()) {
+    if let Ok(n) = serde_json::from_str::<serde_json::Number>(v) {
         return Ok(Some(Cow::Owned(n.to_string())));
     }
     Err(format!(
-        "expected a string, a number or an array of strings, found {}",
-        v.get()
+        "expected a string, a number or an array of strings, found {v}"
     ))
 }
+
+/// The wanted members of a properties object that serde_json has validated, by a byte scan;
+/// None where the scan leaves it to serde_json (not an object, escaped keys).
+fn pick_fast<'a>(props: &'a str, wanted: &[&str]) -> Option<Vec<Option<&'a str>>> {
+    let t = props.as_bytes();
+    let mut out = vec![None; wanted.len()];
+    let mut i = scan::ws(t, 0);
+    if t.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = scan::ws(t, i + 1);
+    if t.get(i) == Some(&b'}') {
+        return Some(out);
+    }
+    loop {
+        if t.get(i) != Some(&b'"') {
+            return None;
+        }
+        let k_end = scan::string(t, i + 1)?;
+        let key = &props[i + 1..k_end - 1];
+        if key.contains('\\') {
+            return None;
+        }
+        i = scan::ws(t, k_end);
+        if t.get(i) != Some(&b':') {
+            return None;
+        }
+        let v_at = scan::ws(t, i + 1);
+        let v_end = scan::value(t, v_at)?;
+        if wanted
+            .iter()
+            .any(|w| w.len() == key.len() && w.as_bytes()[0] == key.as_bytes()[0] && *w == key)
+        {
+            for (slot, w) in out.iter_mut().zip(wanted) {
+                if *w == key {
+                    *slot = Some(&props[v_at..v_end]);
+                }
+            }
+        }
+        i = scan::ws(t, v_end);
+        match t.get(i) {
+            Some(b',') => i = scan::ws(t, i + 1),
+            Some(b'}') => return Some(out),
+            _ => return None,
+        }
+    }
+}
+
+/// [`parse_feature_date`], with the common `YYYY-MM-DD` read directly.
+fn feature_date(s: &str) -> Option<Interval> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        if let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) {
+            let day = chrono::NaiveDate::from_ymd_opt(y as i32, m, d)?;
+            let start = day
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight exists")
+                .and_utc()
+                .timestamp_millis();
+            return Some(Interval {
+                start,
+                end: start + 86_400_000 - 1,
+            });
+        }
+    }
+    parse_feature_date(s)
+}
+
+/// FxHash: quick for the short property values a layer's dictionaries hold.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut c = bytes.chunks_exact(8);
+        for w in &mut c {
+            let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        for &x in c.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(x)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u8(&mut self, x: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(x)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, x: usize) {
+        self.0 = (self.0.rotate_left(5) ^ x as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
 fn in_extent(r: &geo::Rect<f64>) -> bool {
     let [x0, y0, x1, y1] = HAITI_EXTENT;
     r.min().x >= x0 && r.max().x <= x1 && r.min().y >= y0 && r.max().y <= y1
 }
-
 fn parse_geometry(raw: Option<&RawValue>) -> Result<Geom, String> {
     let Some(raw) = raw.filter(|r| r.get() != "null") else {
         return Ok(Geom::None);
@@ -213,27 +402,196 @@ fn parse_geometry(raw: Option<&RawValue>) -> Result<Geom, String> {
             r.max().y
         ));
     }
-    if let Some(problem) = g.validation_errors().into_iter().next() {
+    if let Some(problem) = validation_problem(&g) {
         return Err(format!("invalid geometry: {problem}"));
     }
     Ok(Geom::Shape(Box::new(g)))
 }
 
+/// Whether the ring crosses itself, by the same test as geo's validation
+/// (`linestring_has_self_intersection`: two segments that intersect, other than where one
+/// ends and the other starts), but testing only the pairs whose boxes overlap: a sweep along
+/// x instead of every pair.
+fn ring_self_intersects(ring: &geo::LineString<f64>) -> bool {
+    use geo::Intersects;
+    let lines: Vec<geo::Line<f64>> = ring.lines().collect();
+    let crosses = |i: usize, j: usize| {
+        let (a, b) = (&lines[i], &lines[j]);
+        i != j && a.intersects(b) && a.start != b.end && a.end != b.start
+    };
+    let finite = ring.0.iter().all(|c| c.x.is_finite() && c.y.is_finite());
+    if lines.len() < 32 || !finite {
+        return (0..lines.len()).any(|i| (0..lines.len()).any(|j| crosses(i, j)));
+    }
+    let bx: Vec<[f64; 4]> = lines
+        .iter()
+        .map(|l| {
+            [
+                l.start.x.min(l.end.x),
+                l.start.y.min(l.end.y),
+                l.start.x.max(l.end.x),
+                l.start.y.max(l.end.y),
+            ]
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    order.sort_unstable_by(|a, b| bx[*a][0].total_cmp(&bx[*b][0]));
+    for (n, &i) in order.iter().enumerate() {
+        for &j in &order[n + 1..] {
+            if bx[j][0] > bx[i][2] {
+                break;
+            }
+            if bx[j][1] > bx[i][3] || bx[j][3] < bx[i][1] {
+                continue;
+            }
+            if crosses(i, j) || crosses(j, i) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Whether geo's validation can find nothing wrong with the polygon: its checks, in order,
+/// with the rings' self-intersection tested by [`ring_self_intersects`].
+fn polygon_is_valid(p: &geo::Polygon<f64>) -> bool {
+    use geo::{
+        coordinate_position::CoordPos, dimensions::Dimensions, HasDimensions, PreparedGeometry,
+        Relate, RemoveRepeatedPoints,
+    };
+    if p.is_empty() {
+        return true;
+    }
+    for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
+        if ring.is_empty() {
+            continue;
+        }
+        if ring.remove_repeated_points().0.len() < 4
+            || ring_self_intersects(ring)
+            || ring.0.iter().any(|c| !c.x.is_finite() || !c.y.is_finite())
+        {
+            return false;
+        }
+    }
+    if !p.interiors().iter().any(|r| !r.is_empty()) {
+        return true;
+    }
+    let exterior = geo::Polygon::new(p.exterior().clone(), vec![]);
+    let prepared_exterior = PreparedGeometry::from(&exterior);
+    for (n, a) in p.interiors().iter().enumerate() {
+        if a.is_empty() {
+            continue;
+        }
+        let a_poly = geo::Polygon::new(a.clone(), vec![]);
+        let prepared_a = PreparedGeometry::from(&a_poly);
+        let m = prepared_exterior.relate(&prepared_a);
+        if !m.is_contains()
+            || m.get(CoordPos::OnBoundary, CoordPos::OnBoundary) == Dimensions::OneDimensional
+        {
+            return false;
+        }
+        for b in p.interiors().iter().skip(n + 1) {
+            if b.is_empty() {
+                continue;
+            }
+            let m = prepared_a.relate(&geo::Polygon::new(b.clone(), vec![]));
+            if m.get(CoordPos::Inside, CoordPos::Inside) == Dimensions::TwoDimensional
+                || m.get(CoordPos::OnBoundary, CoordPos::OnBoundary) == Dimensions::OneDimensional
+            {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// The first problem geo's validation finds with the geometry. Polygons are first checked by
+/// [`polygon_is_valid`] (same verdict, far fewer segment pairs); geo words any problem.
+fn validation_problem(g: &Geometry<f64>) -> Option<String> {
+    use geo::{coordinate_position::CoordPos, dimensions::Dimensions, Relate};
+    let surely_valid = match g {
+        Geometry::Polygon(p) => polygon_is_valid(p),
+        Geometry::MultiPolygon(mp) => {
+            mp.iter().all(polygon_is_valid)
+                && mp.0.iter().enumerate().all(|(i, a)| {
+                    let ra = a.bounding_rect();
+                    mp.0.iter().skip(i + 1).all(|b| {
+                        let disjoint = match (ra, b.bounding_rect()) {
+                            (Some(ra), Some(rb)) => {
+                                ra.max().x < rb.min().x
+                                    || rb.max().x < ra.min().x
+                                    || ra.max().y < rb.min().y
+                                    || rb.max().y < ra.min().y
+                            }
+                            _ => false,
+                        };
+                        if disjoint {
+                            return true;
+                        }
+                        let m = a.relate(b);
+                        m.get(CoordPos::Inside, CoordPos::Inside) != Dimensions::TwoDimensional
+                            && m.get(CoordPos::OnBoundary, CoordPos::OnBoundary)
+                                != Dimensions::OneDimensional
+                    })
+                })
+        }
+        _ => false,
+    };
+    if surely_valid {
+        return None;
+    }
+    g.validation_errors()
+        .into_iter()
+        .next()
+        .map(|p| p.to_string())
+}
+
+/// Where a feature's id is: a span of the layer's text (relative to the feature), or, for an
+/// id the text does not hold as is (escaped, or a number), its own string.
+enum IdRef<'a> {
+    Span(u32, u32),
+    Owned(Cow<'a, str>),
+}
+
+struct Parsed<'a> {
+    id: IdRef<'a>,
+    geom: Geom,
+    time: Option<Interval>,
+    /// The queryables' values as the file holds them (folded later, once per distinct value).
+    values: [Option<Cow<'a, str>>; MAX_QUERYABLES],
+    record: Record,
+}
+
+type FeatureError = (Option<String>, String);
+
 fn parse_feature<'a>(
     spec: &CollectionSpec,
     wanted: &[&str],
-    base: usize,
-    raw: &'a RawValue,
-) -> Result<Parsed<'a>, (Option<String>, String)> {
-    let f: RawFeature = serde_json::from_str(raw.get())
-        .map_err(|e| (None, format!("not a GeoJSON feature: {e}")))?;
-    let id = match f.id {
+    text: &'a str,
+    span: (usize, usize),
+) -> Result<Parsed<'a>, FeatureError> {
+    let raw = &text[span.0..span.1];
+    let f: RawFeature =
+        serde_json::from_str(raw).map_err(|e| (None, format!("not a GeoJSON feature: {e}")))?;
+    let (id, id_ref) = match f.id {
         None => return Err((None, "has no \"id\"".into())),
-        Some(v) => match json_str(v).ok_or(()) {
-            Ok(s) if !s.is_empty() => s,
+        Some(v) => match json_str(v.get()).ok_or(()) {
+            Ok(s) if !s.is_empty() => {
+                let at = v.get().as_ptr() as usize - raw.as_ptr() as usize + 1;
+                let id_ref = match &s {
+                    Cow::Borrowed(b) if b.as_ptr() as usize == raw.as_ptr() as usize + at => {
+                        IdRef::Span(at as u32, b.len() as u32)
+                    }
+                    _ => IdRef::Owned(s.clone()),
+                };
+                (s, id_ref)
+            }
             Ok(_) => return Err((None, "\"id\" is empty".into())),
             Err(()) => match serde_json::from_str::<serde_json::Number>(v.get()) {
-                Ok(n) => Cow::Owned(n.to_string()),
+                Ok(n) => {
+                    let s: Cow<str> = Cow::Owned(n.to_string());
+                    (s.clone(), IdRef::Owned(s))
+                }
                 Err(_) => {
                     return Err((
                         None,
@@ -260,10 +618,18 @@ fn parse_feature<'a>(
     let props = f
         .properties
         .ok_or_else(|| fail("has no \"properties\"".into()))?;
-    let mut de = serde_json::Deserializer::from_str(props.get());
-    let picked = Pick(wanted)
-        .deserialize(&mut de)
-        .map_err(|e| fail(format!("\"properties\" is not an object: {e}")))?;
+    let picked: Vec<Option<&str>> = match pick_fast(props.get(), wanted) {
+        Some(p) => p,
+        None => {
+            let mut de = serde_json::Deserializer::from_str(props.get());
+            Pick(wanted)
+                .deserialize(&mut de)
+                .map_err(|e| fail(format!("\"properties\" is not an object: {e}")))?
+                .into_iter()
+                .map(|v| v.map(RawValue::get))
+                .collect()
+        }
+    };
     let n_req = spec.required.len();
     for (name, v) in spec.required.iter().zip(&picked[..n_req]) {
         if is_null(*v) {
@@ -277,16 +643,13 @@ fn parse_feature<'a>(
         Some(name) => {
             let v = picked[at];
             at += 1;
-            match v.filter(|v| v.get() != "null") {
+            match v.filter(|v| *v != "null") {
                 None => None,
                 Some(v) => {
-                    let s: Cow<str> = serde_json::from_str(v.get()).map_err(|_| {
-                        fail(format!(
-                            "\"{name}\" must be a date string, found {}",
-                            v.get()
-                        ))
+                    let s: Cow<str> = json_str(v).ok_or_else(|| {
+                        fail(format!("\"{name}\" must be a date string, found {v}"))
                     })?;
-                    Some(parse_feature_date(&s).ok_or_else(|| {
+                    Some(feature_date(&s).ok_or_else(|| {
                         fail(format!("\"{name}\" is \"{s}\": expected a date YYYY-MM-DD, a month YYYY-MM or an RFC 3339 date-time"))
                     })?)
                 }
@@ -306,18 +669,23 @@ fn parse_feature<'a>(
             Some(v) => text_of(v).map_err(|e| fail(format!("\"{}\": {e}", q.property)))?,
         };
     }
-    let start = raw.get().as_ptr() as usize - base;
-    let props_at = props.get().as_ptr() as usize - raw.get().as_ptr() as usize;
+    let props_at = props.get().as_ptr() as usize - raw.as_ptr() as usize;
+    let (id_at, id_len) = match &id_ref {
+        IdRef::Span(a, l) => (*a, *l),
+        IdRef::Owned(_) => (0, u32::MAX),
+    };
     Ok(Parsed {
-        id,
+        id: id_ref,
         geom,
         time,
         values,
         record: Record {
-            start: start as u64,
-            len: raw.get().len() as u32,
+            start: span.0 as u64,
+            len: raw.len() as u32,
             props_at: props_at as u32,
             props_len: props.get().len() as u32,
+            id_at,
+            id_len,
         },
     })
 }
@@ -329,55 +697,512 @@ fn feature_label(i: usize, id: Option<&str>) -> String {
     }
 }
 
+/// Reads the file into a String on every core: blocks read at their offsets in parallel,
+/// then checked as UTF-8 in parallel.
+fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    const BLOCK: usize = 8 << 20;
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len() as usize;
+    if len < 2 * BLOCK {
+        return std::fs::read_to_string(path);
+    }
+    let mut buf = vec![0u8; len];
+    // Huge pages: a few hundred page faults instead of a few hundred thousand.
+    // SAFETY: advice on memory this Vec owns; it changes no contents.
+    unsafe {
+        libc::madvise(buf.as_mut_ptr().cast(), len, libc::MADV_HUGEPAGE);
+    }
+    buf.par_chunks_mut(BLOCK)
+        .enumerate()
+        .try_for_each(|(k, chunk)| file.read_exact_at(chunk, (k * BLOCK) as u64))?;
+    // The file may have grown since: read the rest as well.
+    let mut more = Vec::new();
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = &file;
+        f.seek(SeekFrom::Start(len as u64))?;
+        f.read_to_end(&mut more)?;
+    }
+    buf.extend_from_slice(&more);
+    // UTF-8 by blocks that start on a character boundary.
+    let mut cuts = vec![0];
+    let mut at = BLOCK;
+    while at < buf.len() {
+        while at < buf.len() && (buf[at] & 0xC0) == 0x80 {
+            at += 1;
+        }
+        cuts.push(at);
+        at += BLOCK;
+    }
+    cuts.push(buf.len());
+    cuts.dedup();
+    let ok = cuts
+        .par_windows(2)
+        .all(|w| std::str::from_utf8(&buf[w[0]..w[1]]).is_ok());
+    if !ok {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidData));
+    }
+    // SAFETY: every block, each starting on a character boundary, was checked as UTF-8.
+    Ok(unsafe { String::from_utf8_unchecked(buf) })
+}
+
+/// What one chunk of the features array holds: the features that start in it (the last may
+/// end past it), and where the scan stopped (the first token at or after the chunk's end, or
+/// the array's closing bracket).
+struct ChunkScan {
+    first: usize,
+    spans: Vec<(usize, usize)>,
+    stop: usize,
+    closed: bool,
+}
+
+/// Scans from `from` (between two elements of the features array) to `end`.
+fn scan_chunk(t: &[u8], from: usize, end: usize) -> Option<ChunkScan> {
+    let skip_gap = |mut i: usize| {
+        while i < t.len() && matches!(t[i], b' ' | b'\n' | b'\r' | b'\t' | b',') {
+            i += 1;
+        }
+        i
+    };
+    let mut i = skip_gap(from);
+    let first = i;
+    let mut spans = Vec::with_capacity((end.saturating_sub(from)) / 256 + 1);
+    loop {
+        if i >= end || i >= t.len() {
+            return Some(ChunkScan {
+                first,
+                spans,
+                stop: i,
+                closed: false,
+            });
+        }
+        match t[i] {
+            b']' => {
+                return Some(ChunkScan {
+                    first,
+                    spans,
+                    stop: i,
+                    closed: true,
+                })
+            }
+            b'{' => {
+                let e = scan::nested(t, i)?;
+                spans.push((i, e));
+                i = skip_gap(e);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Splits the features array that opens at `open` (its `[`) into the features' spans, and
+/// returns them with the position of the closing `]`; None when the scan cannot (the caller
+/// then parses with serde_json).
+fn split_array(text: &str, open: usize) -> Option<(Vec<(usize, usize)>, usize)> {
+    let t = text.as_bytes();
+    const CHUNK: usize = 4 << 20;
+    let mut bounds = vec![open + 1];
+    let mut at = open + 1 + CHUNK;
+    while at < t.len() {
+        match memchr::memchr(b'\n', &t[at..]) {
+            Some(k) => {
+                bounds.push(at + k + 1);
+                at += k + 1 + CHUNK;
+            }
+            None => break,
+        }
+    }
+    bounds.push(t.len());
+    bounds.dedup();
+    let scans: Vec<Option<ChunkScan>> = bounds
+        .par_windows(2)
+        .map(|w| scan_chunk(t, w[0], w[1]))
+        .collect();
+    // Join the chunks in order, each agreeing with where the one before it stopped; a chunk
+    // that guessed wrong (it began inside a feature) is scanned again from there.
+    let mut spans = Vec::with_capacity(scans.iter().flatten().map(|s| s.spans.len()).sum());
+    let mut pos = open + 1;
+    for (w, s) in bounds.windows(2).zip(scans) {
+        let end = w[1];
+        if pos >= end {
+            continue;
+        }
+        let s = match s {
+            Some(s) if s.first == pos => s,
+            _ => scan_chunk(t, pos, end)?,
+        };
+        spans.extend(s.spans);
+        pos = s.stop;
+        if s.closed {
+            return Some((spans, pos));
+        }
+    }
+    None
+}
+
+/// Splits the features array that opens at `open` by lines, for a file that holds one
+/// feature per line: each line between the brackets is a feature (with its comma) or blank.
+/// Only a guess, checked when each feature is parsed: a line that is not one whole JSON
+/// object fails to parse, and the load starts again with [`split_array`].
+fn split_lines(text: &str, open: usize) -> Option<(Vec<(usize, usize)>, usize)> {
+    let t = text.as_bytes();
+    let is_ws = |b: u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
+    // The rest of the line holding the opening bracket must be blank.
+    let mut at = open + 1;
+    let first_nl = at + memchr::memchr(b'\n', &t[at..])?;
+    if !t[at..first_nl].iter().all(|b| is_ws(*b)) {
+        return None;
+    }
+    at = first_nl + 1;
+    let mut spans = Vec::with_capacity(t.len() / 512);
+    loop {
+        let end = memchr::memchr(b'\n', &t[at..]).map_or(t.len(), |k| at + k);
+        let (mut s, mut e) = (at, end);
+        while s < e && is_ws(t[s]) {
+            s += 1;
+        }
+        while e > s && is_ws(t[e - 1]) {
+            e -= 1;
+        }
+        if e > s && t[e - 1] == b',' {
+            e -= 1;
+            while e > s && is_ws(t[e - 1]) {
+                e -= 1;
+            }
+        }
+        match t.get(s) {
+            _ if s == e => {}
+            Some(b'{') if t[e - 1] == b'}' => spans.push((s, e)),
+            Some(b']') => return Some((spans, s)),
+            _ => return None,
+        }
+        if end >= t.len() {
+            return None;
+        }
+        at = end + 1;
+    }
+}
+
+/// The top-level object of a FeatureCollection, scanned without building it: the spans of its
+/// features, when the file is plain enough for that (otherwise None, and serde_json decides).
+fn split_collection(text: &str, lines: bool) -> Option<Vec<(usize, usize)>> {
+    let t = text.as_bytes();
+    let mut i = scan::ws(t, 0);
+    if t.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = scan::ws(t, i + 1);
+    let (mut kind_ok, mut features) = (false, None);
+    let mut seen = Vec::new();
+    loop {
+        if t.get(i) != Some(&b'"') {
+            return None;
+        }
+        let k_end = scan::string(t, i + 1)?;
+        let key = &text[i + 1..k_end - 1];
+        if key.contains('\\') || seen.contains(&key) {
+            return None;
+        }
+        seen.push(key);
+        i = scan::ws(t, k_end);
+        if t.get(i) != Some(&b':') {
+            return None;
+        }
+        i = scan::ws(t, i + 1);
+        let v_end = match key {
+            "features" => {
+                if t.get(i) != Some(&b'[') {
+                    return None;
+                }
+                let (spans, close) = if lines {
+                    split_lines(text, i)?
+                } else {
+                    split_array(text, i)?
+                };
+                // The gaps between features: a comma and whitespace, nothing else.
+                let gaps_ok = {
+                    let mut from = i + 1;
+                    let mut ok = true;
+                    for (n, (s, e)) in spans.iter().enumerate() {
+                        let gap = &t[from..*s];
+                        let commas = gap.iter().filter(|b| **b == b',').count();
+                        ok &= commas == usize::from(n > 0)
+                            && gap
+                                .iter()
+                                .all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t' | b','));
+                        from = *e;
+                    }
+                    ok && t[from..close]
+                        .iter()
+                        .all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+                };
+                if !gaps_ok {
+                    return None;
+                }
+                features = Some(spans);
+                close + 1
+            }
+            _ => {
+                let e = scan::value(t, i)?;
+                serde_json::from_str::<IgnoredAny>(&text[i..e]).ok()?;
+                if key == "type" {
+                    kind_ok = &text[i..e] == "\"FeatureCollection\"";
+                }
+                e
+            }
+        };
+        i = scan::ws(t, v_end);
+        match t.get(i) {
+            Some(b',') => i = scan::ws(t, i + 1),
+            Some(b'}') => break,
+            _ => return None,
+        }
+    }
+    if scan::ws(t, i + 1) != t.len() || !kind_ok {
+        return None;
+    }
+    features
+}
+
+/// A fast 64-bit hash of a feature id, for the id lookup table.
+pub(super) fn id_hash(s: &str) -> u64 {
+    let b = s.as_bytes();
+    let mut h: u64 = 0x9E37_79B9_7F4A_7C15 ^ (b.len() as u64);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        h = (h ^ w).wrapping_mul(0xBF58_476D_1CE4_E5B9).rotate_left(29);
+    }
+    let mut last = [0u8; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^ (h >> 31)
+}
+
+/// The features of one stretch of the file, parsed and gathered column by column.
+struct Part<'a> {
+    first: usize,
+    records: Vec<Record>,
+    geoms: Vec<Geom>,
+    times: Vec<Interval>,
+    owned_ids: Vec<(u32, Box<str>)>,
+    /// Per queryable: distinct raw values (in order of first appearance) and each feature's
+    /// index into them (`u32::MAX` for none).
+    distinct: Vec<Vec<Cow<'a, str>>>,
+    codes: Vec<Vec<u32>>,
+    tmin: i64,
+    tmax: i64,
+    /// The first failure: the feature's position and what is wrong.
+    error: Option<(usize, FeatureError)>,
+}
+
+fn parse_part<'a>(
+    spec: &CollectionSpec,
+    wanted: &[&str],
+    text: &'a str,
+    first: usize,
+    spans: &[(usize, usize)],
+) -> Part<'a> {
+    let nq = spec.queryables.len();
+    let n = spans.len();
+    let mut part = Part {
+        first,
+        records: Vec::with_capacity(n),
+        geoms: Vec::with_capacity(n),
+        times: Vec::with_capacity(if spec.time_property.is_some() { n } else { 0 }),
+        owned_ids: Vec::new(),
+        distinct: vec![Vec::new(); nq],
+        codes: vec![Vec::with_capacity(n); nq],
+        tmin: i64::MAX,
+        tmax: i64::MIN,
+        error: None,
+    };
+    let mut local: Vec<FxMap<Cow<'a, str>, u32>> = vec![FxMap::default(); nq];
+    for (k, span) in spans.iter().enumerate() {
+        let p = match parse_feature(spec, wanted, text, *span) {
+            Ok(p) => p,
+            Err(e) => {
+                part.error = Some((first + k, e));
+                break;
+            }
+        };
+        if let IdRef::Owned(s) = p.id {
+            part.owned_ids
+                .push(((first + k) as u32, s.into_owned().into_boxed_str()));
+        }
+        part.records.push(p.record);
+        part.geoms.push(p.geom);
+        if spec.time_property.is_some() {
+            if let Some(t) = p.time {
+                part.tmin = part.tmin.min(t.start);
+                part.tmax = part.tmax.max(t.end);
+            }
+            part.times.push(p.time.unwrap_or(Interval::ALL));
+        }
+        for (c, v) in p.values.into_iter().take(nq).enumerate() {
+            let code = match v {
+                None => u32::MAX,
+                Some(v) => match local[c].get(&v) {
+                    Some(code) => *code,
+                    None => {
+                        let code = part.distinct[c].len() as u32;
+                        part.distinct[c].push(v.clone());
+                        local[c].insert(v, code);
+                        code
+                    }
+                },
+            };
+            part.codes[c].push(code);
+        }
+    }
+    part
+}
+
 /// Loads `spec.file` below `dir`.
 pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, LoadError> {
     let started = Instant::now();
     let file = spec.file.to_string();
-    let text = std::fs::read_to_string(dir.join(spec.file)).map_err(|e| LoadError::Read {
+    let text = read_text(&dir.join(spec.file)).map_err(|e| LoadError::Read {
         file: file.clone(),
         problem: e.kind().to_string(),
     })?;
-    let base = text.as_ptr() as usize;
-    let collection: Collection =
-        serde_json::from_str(&text).map_err(|e| LoadError::NotCollection {
-            file: file.clone(),
-            problem: e.to_string(),
-        })?;
-    if collection.kind != "FeatureCollection" {
-        return Err(LoadError::NotCollection {
-            file,
-            problem: format!("\"type\" is \"{}\"", collection.kind),
-        });
-    }
+    let digest = digest_bytes(text.as_bytes());
     let mut wanted: Vec<&str> = spec.required.to_vec();
     wanted.extend(spec.time_property);
     wanted.extend(spec.queryables.iter().map(|q| q.property));
-    let parsed: Vec<Result<Parsed, (Option<String>, String)>> = collection
-        .features
-        .par_iter()
-        .with_min_len(4096)
-        .map(|raw| parse_feature(spec, &wanted, base, raw))
-        .collect();
+    let threads = rayon::current_num_threads().max(1);
+    let parse_all = |spans: &[(usize, usize)]| -> Vec<Part> {
+        let per_part = (spans.len() / (threads * 8)).clamp(1, 16_384);
+        spans
+            .par_chunks(per_part)
+            .enumerate()
+            .map(|(k, s)| parse_part(spec, &wanted, &text, k * per_part, s))
+            .collect()
+    };
+    // One feature per line, as Kat writes its files: split by lines, which parsing checks;
+    // if a line turns out not to be one feature, split by structure instead.
+    let by_lines = split_collection(&text, true).map(|spans| {
+        let parts = parse_all(&spans);
+        (spans.len(), parts)
+    });
+    let by_lines = by_lines.filter(|(_, parts)| {
+        !parts.iter().any(|p| {
+            p.error
+                .as_ref()
+                .is_some_and(|(_, (_, e))| e.starts_with("not a GeoJSON feature"))
+        })
+    });
+    let (n, parts) = match by_lines {
+        Some(done) => done,
+        None => {
+            let spans: Vec<(usize, usize)> = match split_collection(&text, false) {
+                Some(spans) => spans,
+                None => {
+                    let base = text.as_ptr() as usize;
+                    let collection: Collection =
+                        serde_json::from_str(&text).map_err(|e| LoadError::NotCollection {
+                            file: file.clone(),
+                            problem: e.to_string(),
+                        })?;
+                    if collection.kind != "FeatureCollection" {
+                        return Err(LoadError::NotCollection {
+                            file,
+                            problem: format!("\"type\" is \"{}\"", collection.kind),
+                        });
+                    }
+                    collection
+                        .features
+                        .iter()
+                        .map(|r| {
+                            let at = r.get().as_ptr() as usize - base;
+                            (at, at + r.get().len())
+                        })
+                        .collect()
+                }
+            };
+            (spans.len(), parse_all(&spans))
+        }
+    };
     let feature_error = |i: usize, id: Option<&str>, problem: String| LoadError::Feature {
         file: file.clone(),
         feature: feature_label(i, id),
         problem,
     };
-    let n = parsed.len();
-    let mut records = Vec::with_capacity(n);
-    let mut ids: HashMap<Box<str>, u32> = HashMap::with_capacity(n);
-    let all_points = parsed.iter().all(|p| {
-        matches!(
-            p,
-            Ok(Parsed {
-                geom: Geom::None | Geom::Point(_),
-                ..
-            })
-        )
+    // The first feature that fails to parse; features after it are not looked at.
+    let failed = parts.iter().find_map(|p| p.error.as_ref());
+    let parsed_n = failed.map_or(n, |(i, _)| *i);
+
+    // Ids: a table of (hash, position) sorted by hash; equal ids sit together.
+    let owned_ids: HashMap<u32, Box<str>> = parts
+        .iter()
+        .flat_map(|p| p.owned_ids.iter().cloned())
+        .collect();
+    let mut records: Vec<Record> = Vec::with_capacity(parsed_n);
+    for p in &parts {
+        records.extend_from_slice(&p.records);
+        if p.error.is_some() {
+            break;
+        }
+    }
+    let id_of = |i: usize| -> &str {
+        let r = &records[i];
+        if r.id_len == u32::MAX {
+            &owned_ids[&(i as u32)]
+        } else {
+            let at = r.start as usize + r.id_at as usize;
+            &text[at..at + r.id_len as usize]
+        }
+    };
+    let mut ids: Vec<(u64, u32)> = (0..parsed_n)
+        .into_par_iter()
+        .with_min_len(4096)
+        .map(|i| (id_hash(id_of(i)), i as u32))
+        .collect();
+    ids.par_sort_unstable();
+    // The first position whose id an earlier feature already has (the old one-by-one check
+    // stopped there).
+    let mut duplicate: Option<usize> = None;
+    let mut run = 0;
+    while run < ids.len() {
+        let mut end = run + 1;
+        while end < ids.len() && ids[end].0 == ids[run].0 {
+            end += 1;
+        }
+        if end - run > 1 {
+            let group = &ids[run..end];
+            for (a, (_, i)) in group.iter().enumerate() {
+                if let Some((_, j)) = group[..a]
+                    .iter()
+                    .find(|(_, j)| id_of(*j as usize) == id_of(*i as usize))
+                {
+                    let later = (*i).max(*j) as usize;
+                    duplicate = Some(duplicate.map_or(later, |d| d.min(later)));
+                }
+            }
+        }
+        run = end;
+    }
+    if let Some(d) = duplicate.filter(|d| *d < parsed_n) {
+        return Err(feature_error(
+            d,
+            Some(id_of(d)),
+            "its id is not unique in the file".into(),
+        ));
+    }
+    if let Some((i, (id, problem))) = failed {
+        return Err(feature_error(*i, id.as_deref(), problem.clone()));
+    }
+
+    let all_points = parts.iter().all(|p| {
+        p.geoms
+            .iter()
+            .all(|g| matches!(g, Geom::None | Geom::Point(_)))
     });
-    let mut points = Vec::new();
-    let mut shapes = Vec::new();
-    let mut entries = Vec::with_capacity(n);
+    let mut points: Vec<[f64; 2]> = Vec::new();
+    let mut shapes: Vec<Option<Geometry<f64>>> = Vec::new();
+    let mut boxes: Vec<[f64; 4]> = Vec::with_capacity(n);
+    let mut positions: Vec<u32> = Vec::with_capacity(n);
     let mut unplaced = Vec::new();
     let mut times = spec.time_property.map(|_| Vec::with_capacity(n));
     let mut columns: Vec<Column> = spec
@@ -394,72 +1219,73 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
     let mut raw_codes: Vec<HashMap<Cow<str>, u32>> = vec![HashMap::new(); columns.len()];
     let mut folded_codes: Vec<HashMap<String, u32>> = vec![HashMap::new(); columns.len()];
     let (mut tmin, mut tmax) = (i64::MAX, i64::MIN);
-    for (i, p) in parsed.into_iter().enumerate() {
-        let p = p.map_err(|(id, problem)| feature_error(i, id.as_deref(), problem))?;
-        let idx = i as u32;
-        if ids.insert(Box::from(p.id.as_ref()), idx).is_some() {
-            return Err(feature_error(
-                i,
-                Some(&p.id),
-                "its id is not unique in the file".into(),
-            ));
-        }
-        records.push(p.record);
-        match p.geom {
-            Geom::None => {
-                unplaced.push(idx);
-                if all_points {
-                    points.push([f64::NAN, f64::NAN]);
-                } else {
-                    shapes.push(None);
+    if all_points {
+        points.reserve(n);
+    } else {
+        shapes.reserve(n);
+    }
+    for part in parts {
+        for (k, g) in part.geoms.into_iter().enumerate() {
+            let idx = (part.first + k) as u32;
+            match g {
+                Geom::None => {
+                    unplaced.push(idx);
+                    if all_points {
+                        points.push([f64::NAN, f64::NAN]);
+                    } else {
+                        shapes.push(None);
+                    }
                 }
-            }
-            Geom::Point(pt) => {
-                entries.push(Entry::point(pt, idx));
-                if all_points {
-                    points.push(pt);
-                } else {
-                    shapes.push(Some(Geometry::Point(geo::Point::new(pt[0], pt[1]))));
+                Geom::Point(pt) => {
+                    boxes.push([pt[0], pt[1], pt[0], pt[1]]);
+                    positions.push(idx);
+                    if all_points {
+                        points.push(pt);
+                    } else {
+                        shapes.push(Some(Geometry::Point(geo::Point::new(pt[0], pt[1]))));
+                    }
                 }
-            }
-            Geom::Shape(g) => {
-                let r = g.bounding_rect().expect("checked when parsed");
-                entries.push(Entry {
-                    envelope: AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
-                    idx,
-                });
-                shapes.push(Some(*g));
+                Geom::Shape(g) => {
+                    let r = g.bounding_rect().expect("checked when parsed");
+                    boxes.push([r.min().x, r.min().y, r.max().x, r.max().y]);
+                    positions.push(idx);
+                    shapes.push(Some(*g));
+                }
             }
         }
         if let Some(times) = times.as_mut() {
-            let t = p.time.unwrap_or(Interval::ALL);
-            if let Some(t) = p.time {
-                tmin = tmin.min(t.start);
-                tmax = tmax.max(t.end);
-            }
-            times.push(t);
+            times.extend_from_slice(&part.times);
+            tmin = tmin.min(part.tmin);
+            tmax = tmax.max(part.tmax);
         }
-        for (c, (col, v)) in columns.iter_mut().zip(p.values).enumerate() {
-            let code = match v {
-                None => u32::MAX,
-                Some(v) => match raw_codes[c].get(&v) {
+        for (c, col) in columns.iter_mut().enumerate() {
+            let global: Vec<u32> = part.distinct[c]
+                .iter()
+                .map(|v| match raw_codes[c].get(v) {
                     Some(code) => *code,
                     None => {
-                        let folded = fold(&v);
+                        let folded = fold(v);
                         let next = col.values.len() as u32;
                         let code = *folded_codes[c].entry(folded.clone()).or_insert(next);
                         if code == next {
                             col.values.push(folded.into_boxed_str());
                         }
-                        raw_codes[c].insert(v, code);
+                        raw_codes[c].insert(v.clone(), code);
                         code
                     }
-                },
-            };
-            col.codes.push(code);
+                })
+                .collect();
+            col.codes.extend(part.codes[c].iter().map(|l| {
+                if *l == u32::MAX {
+                    u32::MAX
+                } else {
+                    global[*l as usize]
+                }
+            }));
         }
     }
-    let index = SpatialIndex::build(entries);
+    drop(raw_codes);
+    let index = SpatialIndex::from_boxes(boxes, positions);
     let extent = Extent {
         bbox: index
             .envelope()
@@ -483,6 +1309,7 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         text,
         records,
         ids,
+        owned_ids,
         shapes,
         times,
         columns,
@@ -490,7 +1317,82 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         unplaced,
         extent,
         load_ms,
+        digest,
     })
+}
+
+/// Bytes per block of [`digest_bytes`] and [`digest_file`].
+const DIGEST_BLOCK: usize = 1 << 20;
+
+fn digest_block(b: &[u8]) -> u64 {
+    // Four independent lanes of multiply-rotate over 8-byte words, then the tail.
+    const K: [u64; 4] = [
+        0x9E37_79B9_7F4A_7C15,
+        0xBF58_476D_1CE4_E5B9,
+        0x94D0_49BB_1331_11EB,
+        0xD6E8_FEB8_6659_FD93,
+    ];
+    let mut lanes = K;
+    let mut words = b.chunks_exact(32);
+    for w in &mut words {
+        for (l, (lane, k)) in lanes.iter_mut().zip(K).enumerate() {
+            let x = u64::from_le_bytes(w[l * 8..l * 8 + 8].try_into().expect("8 bytes"));
+            *lane = (*lane ^ x).wrapping_mul(k).rotate_left(31);
+        }
+    }
+    let mut h = (b.len() as u64).wrapping_mul(K[0]);
+    for lane in lanes {
+        h = (h ^ lane).wrapping_mul(K[1]).rotate_left(27);
+    }
+    for &x in words.remainder() {
+        h = (h ^ u64::from(x)).wrapping_mul(K[2]);
+    }
+    h ^ (h >> 29)
+}
+
+fn digest_blocks(blocks: impl Iterator<Item = u64>, len: usize) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    len.hash(&mut h);
+    for b in blocks {
+        b.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// A digest of the content of a data file, computed on every core; equal to [`digest_file`]
+/// of the same bytes.
+pub fn digest_bytes(bytes: &[u8]) -> u64 {
+    let blocks: Vec<u64> = bytes.par_chunks(DIGEST_BLOCK).map(digest_block).collect();
+    digest_blocks(blocks.into_iter(), bytes.len())
+}
+
+/// [`digest_bytes`] of a file, read in blocks (never whole), or None when it cannot be read.
+pub fn digest_file(path: &Path) -> Option<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut buf = vec![0u8; DIGEST_BLOCK];
+    let mut blocks = Vec::new();
+    let mut len = 0;
+    loop {
+        let mut filled = 0;
+        while filled < DIGEST_BLOCK {
+            match f.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(k) => filled += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        len += filled;
+        blocks.push(digest_block(&buf[..filled]));
+        if filled < DIGEST_BLOCK {
+            break;
+        }
+    }
+    Some(digest_blocks(blocks.into_iter(), len))
 }
 
 /// A fingerprint of the data files: their names, sizes and modification times, and their first

@@ -6,7 +6,7 @@ mod load;
 pub mod spec;
 
 pub use error::LoadError;
-pub use load::load_layer;
+pub use load::{digest_bytes, digest_file, load_layer};
 pub use spec::{CollectionSpec, MatchKind, Queryable, COLLECTIONS};
 
 use crate::index::{Rect, SpatialIndex};
@@ -25,6 +25,10 @@ pub(crate) struct Record {
     /// The `properties` object, relative to `start`.
     props_at: u32,
     props_len: u32,
+    /// The id's text (unescaped), relative to `start`; `id_len` is `u32::MAX` for an id the
+    /// text does not hold as is, kept in `Layer::owned_ids`.
+    id_at: u32,
+    id_len: u32,
 }
 
 /// A queryable's values, one per feature, dictionary-coded: `codes[i]` indexes `values` (the
@@ -57,7 +61,10 @@ pub struct Layer {
     pub spec: &'static CollectionSpec,
     text: String,
     records: Vec<Record>,
-    ids: HashMap<Box<str>, u32>,
+    /// `(hash of the id, position)`, sorted: the id lookup table.
+    ids: Vec<(u64, u32)>,
+    /// Ids that are not a span of `text` (escaped, or numbers), by position.
+    owned_ids: HashMap<u32, Box<str>>,
     shapes: Shapes,
     times: Option<Vec<Interval>>,
     columns: Vec<Column>,
@@ -67,6 +74,8 @@ pub struct Layer {
     unplaced: Vec<u32>,
     pub extent: Extent,
     pub load_ms: u128,
+    /// A digest of the file's content (see [`load::digest_bytes`]).
+    pub digest: u64,
 }
 
 impl std::fmt::Debug for Layer {
@@ -101,7 +110,24 @@ impl Layer {
 
     /// The position of the feature with this id.
     pub fn position(&self, id: &str) -> Option<u32> {
-        self.ids.get(id).copied()
+        let h = load::id_hash(id);
+        let from = self.ids.partition_point(|(k, _)| *k < h);
+        self.ids[from..]
+            .iter()
+            .take_while(|(k, _)| *k == h)
+            .map(|(_, i)| *i)
+            .find(|i| self.feature_id(*i) == id)
+    }
+
+    /// The feature's id.
+    pub fn feature_id(&self, idx: u32) -> &str {
+        let r = &self.records[idx as usize];
+        if r.id_len == u32::MAX {
+            &self.owned_ids[&idx]
+        } else {
+            let at = r.start as usize + r.id_at as usize;
+            &self.text[at..at + r.id_len as usize]
+        }
     }
 
     /// The feature's JSON, as it will be sent.
