@@ -1,6 +1,6 @@
 //! Answers as bytes: FeatureCollections built from the features' stored JSON, and links.
 
-use crate::layer::Layer;
+use crate::layer::{Layer, Prefetch};
 use crate::query::Results;
 use serde::Serialize;
 
@@ -50,7 +50,12 @@ pub fn feature_collection(
     links: &[Link],
     time_stamp: &str,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256 + results.items.len() * 512);
+    let bytes: usize = results
+        .items
+        .iter()
+        .map(|i| layer.feature_len(*i) + 2)
+        .sum();
+    let mut out = Vec::with_capacity(2048 + bytes + results.items.len() * 24);
     out.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"numberMatched\":");
     out.extend_from_slice(results.matched.to_string().as_bytes());
     out.extend_from_slice(b",\"numberReturned\":");
@@ -73,7 +78,25 @@ pub fn write_features(
     range: std::ops::Range<usize>,
     out: &mut Vec<u8>,
 ) {
-    for i in range {
+    // Records are announced further ahead than bytes: a feature's bytes can only be found
+    // once its record has arrived.
+    const RECORDS_AHEAD: usize = 16;
+    const BYTES_AHEAD: usize = 8;
+    let items = &results.items;
+    for &idx in items
+        .iter()
+        .skip(range.start)
+        .take(RECORDS_AHEAD.min(range.len()))
+    {
+        layer.prefetch(idx, Prefetch::Record);
+    }
+    for i in range.clone() {
+        if i + RECORDS_AHEAD < range.end {
+            layer.prefetch(items[i + RECORDS_AHEAD], Prefetch::Record);
+        }
+        if i + BYTES_AHEAD < range.end {
+            layer.prefetch(items[i + BYTES_AHEAD], Prefetch::Bytes);
+        }
         if i > 0 {
             out.extend_from_slice(b",\n");
         }
