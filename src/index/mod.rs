@@ -22,9 +22,11 @@
 //! assert_eq!(page.items.len(), 3);
 //! ```
 
+mod count;
 pub mod geodesic;
 mod near;
 
+pub use count::CountGrid;
 pub use near::NearHit;
 
 use rayon::prelude::*;
@@ -98,7 +100,12 @@ pub struct SpatialIndex {
     /// Node boxes, level by level from the one above the entries; the last has at most
     /// `NODE` nodes.
     levels: Vec<Vec<Bbox>>,
+    /// For a large layer of points: counts a box's matches from its edges.
+    grid: Option<CountGrid>,
 }
+
+/// A layer of points with fewer entries than this is counted by the tree alone.
+const GRID_MIN: usize = 4096;
 
 /// The position of (x, y) along a Hilbert curve over a 2^16 × 2^16 grid.
 fn hilbert(x: u32, y: u32) -> u64 {
@@ -191,23 +198,36 @@ impl SpatialIndex {
         let sorted_ids: Vec<u32> = order.par_iter().map(|(_, id, _)| *id).collect();
         drop(order);
         drop(boxes);
-        let mut levels = Vec::new();
-        if !sorted_boxes.is_empty() {
-            let mut level = cover(&sorted_boxes);
-            loop {
-                let done = level.len() <= NODE;
-                let next = (!done).then(|| cover(&level));
-                levels.push(level);
-                match next {
-                    Some(n) => level = n,
-                    None => break,
+        let build_levels = || {
+            let mut levels = Vec::new();
+            if !sorted_boxes.is_empty() {
+                let mut level = cover(&sorted_boxes);
+                loop {
+                    let done = level.len() <= NODE;
+                    let next = (!done).then(|| cover(&level));
+                    levels.push(level);
+                    match next {
+                        Some(n) => level = n,
+                        None => break,
+                    }
                 }
             }
-        }
+            levels
+        };
+        let build_grid = || {
+            let points = sorted_boxes.len() >= GRID_MIN
+                && sorted_boxes.iter().all(|b| b[0] == b[2] && b[1] == b[3]);
+            points.then(|| {
+                let xy: Vec<[f64; 2]> = sorted_boxes.iter().map(|b| [b[0], b[1]]).collect();
+                CountGrid::build(&xy)
+            })
+        };
+        let (levels, grid) = rayon::join(build_levels, build_grid);
         SpatialIndex {
             boxes: sorted_boxes,
             ids: sorted_ids,
             levels,
+            grid,
         }
     }
 
@@ -247,6 +267,12 @@ impl SpatialIndex {
         offset: usize,
         limit: usize,
     ) -> Page {
+        // Points in one box with no other condition: the grid counts, and the walk stops as
+        // soon as the page is full.
+        let grid = match (rects, &self.grid, exact, filter) {
+            ([r], Some(grid), None, None) => Some((r, grid)),
+            _ => None,
+        };
         let mut walk = Walk {
             index: self,
             rects,
@@ -254,6 +280,7 @@ impl SpatialIndex {
             filter,
             skip: offset,
             want: limit,
+            stop_when_full: grid.is_some(),
             page: Page {
                 matched: 0,
                 items: Vec::with_capacity(limit.min(10_000)),
@@ -261,6 +288,9 @@ impl SpatialIndex {
         };
         if let Some(top) = self.levels.last() {
             walk.nodes(self.levels.len() - 1, 0..top.len(), rects.is_empty());
+        }
+        if let Some((r, grid)) = grid {
+            walk.page.matched = grid.count(r);
         }
         walk.page
     }
@@ -286,10 +316,17 @@ struct Walk<'a> {
     filter: Option<Accept<'a>>,
     skip: usize,
     want: usize,
+    /// Whether the count comes from elsewhere, so the walk may end with the page.
+    stop_when_full: bool,
     page: Page,
 }
 
 impl Walk<'_> {
+    #[inline]
+    fn full(&self) -> bool {
+        self.stop_when_full && self.want == 0 && self.skip == 0
+    }
+
     #[inline]
     fn emit(&mut self, idx: u32) {
         self.page.matched += 1;
@@ -320,6 +357,9 @@ impl Walk<'_> {
     fn nodes(&mut self, level: usize, js: std::ops::Range<usize>, inside: bool) {
         let index = self.index;
         for j in js {
+            if self.full() {
+                return;
+            }
             let b = &index.levels[level][j];
             let child_inside = inside || self.rects.iter().any(|r| r.contains(b));
             if !child_inside && !self.rects.iter().any(|r| r.intersects(b)) {
@@ -342,6 +382,9 @@ impl Walk<'_> {
 
     fn entries(&mut self, range: std::ops::Range<usize>, inside: bool) {
         let index = self.index;
+        if self.full() {
+            return;
+        }
         if self.want == 0 && self.skip == 0 && self.exact.is_none() && self.filter.is_none() {
             if let [r] = self.rects {
                 // Only counting is left: a branch-free count of the boxes that touch `r`.
@@ -419,6 +462,42 @@ mod tests {
             filtered.matched,
             expected.iter().filter(|i| i.is_multiple_of(2)).count()
         );
+    }
+
+    #[test]
+    fn a_large_point_layer_counts_by_grid_and_pages_the_same() {
+        // Above GRID_MIN: counts come from the grid, pages from the walk that stops early.
+        let index = SpatialIndex::build(grid(80));
+        assert!(index.grid.is_some());
+        for r in [
+            Rect::new([3.5, 7.0], [41.0, 52.2]),
+            Rect::new([0.0, 0.0], [79.0, 79.0]),
+            Rect::new([10.0, 10.0], [10.0, 60.0]),
+            Rect::new([-5.0, -5.0], [200.0, 2.0]),
+        ] {
+            let expected = grid(80)
+                .iter()
+                .filter(|e| {
+                    let p = e.envelope.lower();
+                    r.min[0] <= p[0] && p[0] <= r.max[0] && r.min[1] <= p[1] && p[1] <= r.max[1]
+                })
+                .count();
+            let all = index.query(&[r], None, None, 0, usize::MAX);
+            assert_eq!(all.matched, expected, "{r:?}");
+            assert_eq!(all.items.len(), expected);
+            let mut paged = Vec::new();
+            let mut offset = 0;
+            loop {
+                let page = index.query(&[r], None, None, offset, 100);
+                assert_eq!(page.matched, expected);
+                if page.items.is_empty() {
+                    break;
+                }
+                offset += page.items.len();
+                paged.extend(page.items);
+            }
+            assert_eq!(paged, all.items);
+        }
     }
 
     #[test]

@@ -1,0 +1,251 @@
+//! Counting the points in a box in time proportional to the box's perimeter, not its area.
+//!
+//! A large box over a point layer matches most of it, and `numberMatched` must say how many.
+//! The packed R-tree counts the nodes inside the box by their length, but along the box's
+//! edges it still tests every entry of every leaf the edges cross, and a Hilbert leaf is a
+//! coarse, irregular shape. A regular grid does better: the cells strictly inside the box are
+//! counted from a table of prefix sums in four lookups, and only the points of the cells an
+//! edge runs through are tested.
+//!
+//! ```
+//! use kat::index::{CountGrid, Rect};
+//! let points: Vec<[f64; 2]> = (0..10_000).map(|i| [(i % 100) as f64, (i / 100) as f64]).collect();
+//! let grid = CountGrid::build(&points);
+//! assert_eq!(grid.count(&Rect::new([10.0, 20.0], [19.0, 29.5])), 100);
+//! assert_eq!(grid.count(&Rect::new([500.0, 0.0], [600.0, 1.0])), 0);
+//! ```
+
+use super::Rect;
+
+/// Points binned into a regular grid, with prefix sums of the cells' counts.
+///
+/// The grid has one empty cell of margin on every side of the points' extent, so that no
+/// point's cell is ever clamped: the cell of a coordinate is `floor((v - origin) / size)`, a
+/// non-decreasing function of `v`, so a point whose column lies strictly between the columns
+/// of a box's two edges lies strictly between those edges. Only the edge cells need tests.
+#[derive(Debug)]
+pub struct CountGrid {
+    origin: [f64; 2],
+    size: [f64; 2],
+    cols: usize,
+    rows: usize,
+    /// `(cols + 1) * (rows + 1)`: `prefix[r * (cols + 1) + c]` is the number of points in the
+    /// cells of columns `< c` and rows `< r`.
+    prefix: Vec<u32>,
+    /// Cell `k = row * cols + col` holds `points[start[k]..start[k + 1]]`.
+    start: Vec<u32>,
+    points: Vec<[f64; 2]>,
+}
+
+impl CountGrid {
+    /// Bins the points (NaN coordinates are left out), about four to a cell on average.
+    pub fn build(points: &[[f64; 2]]) -> Self {
+        let finite: Vec<[f64; 2]> = points
+            .iter()
+            .copied()
+            .filter(|p| p[0].is_finite() && p[1].is_finite())
+            .collect();
+        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+        for p in &finite {
+            for a in 0..2 {
+                lo[a] = lo[a].min(p[a]);
+                hi[a] = hi[a].max(p[a]);
+            }
+        }
+        if finite.is_empty() {
+            lo = [0.0; 2];
+            hi = [0.0; 2];
+        }
+        let span = [(hi[0] - lo[0]).max(1e-9), (hi[1] - lo[1]).max(1e-9)];
+        let cells = (finite.len() / 4).clamp(1, 1 << 22) as f64;
+        let inner_cols = (cells * span[0] / span[1]).sqrt().clamp(1.0, 4096.0) as usize;
+        let inner_rows = (cells / inner_cols as f64).clamp(1.0, 4096.0) as usize;
+        let size = [span[0] / inner_cols as f64, span[1] / inner_rows as f64];
+        let (cols, rows) = (inner_cols + 2, inner_rows + 2);
+        let origin = [lo[0] - size[0], lo[1] - size[1]];
+        let mut grid = CountGrid {
+            origin,
+            size,
+            cols,
+            rows,
+            prefix: Vec::new(),
+            start: Vec::new(),
+            points: Vec::new(),
+        };
+        let cell_of = |p: &[f64; 2]| -> usize {
+            let c = grid.axis_cell(p[0], 0).clamp(0, cols as i64 - 1) as usize;
+            let r = grid.axis_cell(p[1], 1).clamp(0, rows as i64 - 1) as usize;
+            r * cols + c
+        };
+        let cell_ids: Vec<u32> = finite.iter().map(|p| cell_of(p) as u32).collect();
+        let mut start = vec![0u32; cols * rows + 1];
+        for k in &cell_ids {
+            start[*k as usize + 1] += 1;
+        }
+        let mut prefix = vec![0u32; (cols + 1) * (rows + 1)];
+        for r in 0..rows {
+            let mut row_sum = 0u32;
+            for c in 0..cols {
+                row_sum += start[r * cols + c + 1];
+                prefix[(r + 1) * (cols + 1) + c + 1] = prefix[r * (cols + 1) + c + 1] + row_sum;
+            }
+        }
+        for k in 0..cols * rows {
+            start[k + 1] += start[k];
+        }
+        let mut fill = start.clone();
+        let mut binned = vec![[0.0; 2]; finite.len()];
+        for (p, k) in finite.iter().zip(&cell_ids) {
+            let at = &mut fill[*k as usize];
+            binned[*at as usize] = *p;
+            *at += 1;
+        }
+        grid.prefix = prefix;
+        grid.start = start;
+        grid.points = binned;
+        grid
+    }
+
+    /// The cell of `v` along `axis`, unclamped (far-off values saturate).
+    #[inline]
+    fn axis_cell(&self, v: f64, axis: usize) -> i64 {
+        ((v - self.origin[axis]) / self.size[axis]).floor() as i64
+    }
+
+    /// The number of points `p` with `r.min <= p <= r.max` on both axes.
+    pub fn count(&self, r: &Rect) -> usize {
+        let (cols, rows) = (self.cols as i64, self.rows as i64);
+        // Edge columns and rows; anything beyond the grid is clamped one step outside it.
+        let c0 = self.axis_cell(r.min[0], 0).clamp(-1, cols);
+        let c1 = self.axis_cell(r.max[0], 0).clamp(-1, cols);
+        let r0 = self.axis_cell(r.min[1], 1).clamp(-1, rows);
+        let r1 = self.axis_cell(r.max[1], 1).clamp(-1, rows);
+        if c1 < c0 || r1 < r0 {
+            return 0;
+        }
+        // Strictly between the edges: counted from the prefix sums.
+        let inner = |a: i64, b: i64, n: i64| ((a + 1).max(0) as usize, b.min(n).max(0) as usize);
+        let (ca, cb) = inner(c0, c1, cols);
+        let (ra, rb) = inner(r0, r1, rows);
+        let mut n = 0usize;
+        if ca < cb && ra < rb {
+            let w = self.cols + 1;
+            let p = |row: usize, col: usize| self.prefix[row * w + col] as usize;
+            n += p(rb, cb) + p(ra, ca) - p(ra, cb) - p(rb, ca);
+        }
+        // On an edge: each point tested.
+        let test = |row: i64, col: i64| -> usize {
+            let k = row as usize * self.cols + col as usize;
+            let (s, e) = (self.start[k] as usize, self.start[k + 1] as usize);
+            self.points[s..e]
+                .iter()
+                .map(|p| {
+                    usize::from(
+                        r.min[0] <= p[0]
+                            && p[0] <= r.max[0]
+                            && r.min[1] <= p[1]
+                            && p[1] <= r.max[1],
+                    )
+                })
+                .sum()
+        };
+        let (cl, ch) = (c0.max(0), c1.min(cols - 1));
+        let (rl, rh) = (r0.max(0), r1.min(rows - 1));
+        let edge_rows: &[i64] = if r0 == r1 { &[r0] } else { &[r0, r1] };
+        for &row in edge_rows.iter().filter(|row| (0..rows).contains(*row)) {
+            for col in cl..=ch {
+                n += test(row, col);
+            }
+        }
+        let edge_cols: &[i64] = if c0 == c1 { &[c0] } else { &[c0, c1] };
+        for &col in edge_cols.iter().filter(|col| (0..cols).contains(*col)) {
+            for row in rl.max(r0 + 1)..=rh.min(r1 - 1) {
+                n += test(row, col);
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator, so the test needs no crate.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    fn brute(points: &[[f64; 2]], r: &Rect) -> usize {
+        points
+            .iter()
+            .filter(|p| {
+                r.min[0] <= p[0] && p[0] <= r.max[0] && r.min[1] <= p[1] && p[1] <= r.max[1]
+            })
+            .count()
+    }
+
+    #[test]
+    fn counts_agree_with_brute_force_on_random_and_edge_boxes() {
+        let mut g = Lcg(7);
+        // Points on a coarse lattice too, so that many lie exactly on box edges.
+        let mut points: Vec<[f64; 2]> = (0..20_000)
+            .map(|_| [-74.5 + 2.9 * g.next(), 18.0 + 2.1 * g.next()])
+            .collect();
+        points.extend((0..2_000).map(|i| {
+            [
+                -74.0 + (i % 40) as f64 * 0.05,
+                18.5 + (i / 40) as f64 * 0.025,
+            ]
+        }));
+        points.push([f64::NAN, f64::NAN]);
+        let grid = CountGrid::build(&points);
+        for i in 0..3_000 {
+            let r = if i % 3 == 0 {
+                // Edges on lattice points.
+                let (a, b) = ((g.next() * 40.0) as usize, (g.next() * 40.0) as usize);
+                let (c, d) = ((g.next() * 50.0) as usize, (g.next() * 50.0) as usize);
+                Rect::new(
+                    [
+                        -74.0 + a.min(b) as f64 * 0.05,
+                        18.5 + c.min(d) as f64 * 0.025,
+                    ],
+                    [
+                        -74.0 + a.max(b) as f64 * 0.05,
+                        18.5 + c.max(d) as f64 * 0.025,
+                    ],
+                )
+            } else {
+                let w = g.next() * if i % 2 == 0 { 3.5 } else { 0.1 };
+                let h = g.next() * if i % 2 == 0 { 2.5 } else { 0.1 };
+                let x = -75.0 + 4.0 * g.next();
+                let y = 17.5 + 3.0 * g.next();
+                Rect::new([x, y], [x + w, y + h])
+            };
+            assert_eq!(grid.count(&r), brute(&points, &r), "{r:?}");
+        }
+        // Boxes that hold everything, nothing, or a single point exactly.
+        let all = Rect::new([-180.0, -90.0], [180.0, 90.0]);
+        assert_eq!(grid.count(&all), points.len() - 1);
+        assert_eq!(grid.count(&Rect::new([0.0, 0.0], [1.0, 1.0])), 0);
+        let p = points[5];
+        assert!(grid.count(&Rect::new(p, p)) >= 1);
+    }
+
+    #[test]
+    fn an_empty_or_single_point_layer_counts() {
+        let empty = CountGrid::build(&[]);
+        assert_eq!(empty.count(&Rect::new([-1.0, -1.0], [1.0, 1.0])), 0);
+        let one = CountGrid::build(&[[-72.3, 18.5]]);
+        assert_eq!(one.count(&Rect::new([-73.0, 18.0], [-72.0, 19.0])), 1);
+        assert_eq!(one.count(&Rect::new([-72.3, 18.5], [-72.3, 18.5])), 1);
+        assert_eq!(one.count(&Rect::new([-72.2, 18.0], [-72.0, 19.0])), 0);
+    }
+}
