@@ -45,31 +45,57 @@ pub fn haversine_m(a: [f64; 2], b: [f64; 2]) -> f64 {
 /// their differences, so the smallest latitude gap, the smallest longitude gap and the
 /// smallest cosine over the box bound θ from below.
 pub fn lower_bound_m(p: [f64; 2], env: &AABB<[f64; 2]>) -> f64 {
-    let (lo, hi) = (env.lower(), env.upper());
-    let dlat = if p[1] < lo[1] {
-        lo[1] - p[1]
-    } else if p[1] > hi[1] {
-        p[1] - hi[1]
-    } else {
-        0.0
-    };
-    let dlon = if p[0] >= lo[0] && p[0] <= hi[0] {
-        0.0
-    } else {
-        let gap = |x: f64| {
-            let d = (p[0] - x).abs() % 360.0;
-            d.min(360.0 - d)
+    LowerBound::new(p).to_box(env.lower(), env.upper())
+}
+
+/// [`lower_bound_m`] from one origin to many boxes, with the origin's cosine computed once.
+#[derive(Debug, Clone, Copy)]
+pub struct LowerBound {
+    p: [f64; 2],
+    cos_p: f64,
+}
+
+impl LowerBound {
+    pub fn new(p: [f64; 2]) -> Self {
+        LowerBound {
+            p,
+            cos_p: p[1].to_radians().cos(),
+        }
+    }
+
+    /// The bound to the box `lo`..`hi` (a point when they are equal).
+    #[inline]
+    pub fn to_box(&self, lo: [f64; 2], hi: [f64; 2]) -> f64 {
+        let p = self.p;
+        let dlat = if p[1] < lo[1] {
+            lo[1] - p[1]
+        } else if p[1] > hi[1] {
+            p[1] - hi[1]
+        } else {
+            0.0
         };
-        gap(lo[0]).min(gap(hi[0]))
-    };
-    let cos_p = p[1].to_radians().cos();
-    let cos_box = lo[1]
-        .to_radians()
-        .cos()
-        .min(hi[1].to_radians().cos())
-        .max(0.0);
-    let h = hav(dlat.to_radians()) + cos_p * cos_box * hav(dlon.to_radians());
-    2.0 * MEAN_RADIUS_M * h.sqrt().min(1.0).asin() * ELLIPSOID_SAFETY
+        let dlon = if p[0] >= lo[0] && p[0] <= hi[0] {
+            0.0
+        } else {
+            let gap = |x: f64| {
+                let d = (p[0] - x).abs() % 360.0;
+                d.min(360.0 - d)
+            };
+            gap(lo[0]).min(gap(hi[0]))
+        };
+        let h_lon = if dlon == 0.0 {
+            0.0
+        } else {
+            let cos_box = if lo[1] == hi[1] {
+                lo[1].to_radians().cos()
+            } else {
+                lo[1].to_radians().cos().min(hi[1].to_radians().cos())
+            };
+            self.cos_p * cos_box.max(0.0) * hav(dlon.to_radians())
+        };
+        let h = hav(dlat.to_radians()) + h_lon;
+        2.0 * MEAN_RADIUS_M * h.sqrt().min(1.0).asin() * ELLIPSOID_SAFETY
+    }
 }
 
 /// The geodesic distance from `p` to a geometry: 0 inside a polygon, else to its boundary.

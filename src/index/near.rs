@@ -1,15 +1,15 @@
 //! Best-first nearest-neighbour search by geodesic distance.
 //!
 //! Nodes and features enter a priority queue keyed by a distance that nothing inside them can
-//! beat ([`super::geodesic::lower_bound_m`]); a feature taken out with that bound is measured
+//! beat ([`super::geodesic::lower_bound_m`], with [`super::geodesic::LowerBound`]); a feature taken out with that bound is measured
 //! exactly and goes back in with its distance. A measured feature that leaves the queue is
 //! therefore nearer than everything still in it (at equal keys, unmeasured items leave first),
 //! so results come out in order of distance, ties by position in the layer, and the search
 //! stops after the k-th, or once the bound passes the radius. Only the features that can still
 //! be among the k nearest are measured on the ellipsoid.
 
-use super::geodesic::lower_bound_m;
-use super::{aabb, Accept, Rect, SpatialIndex, NODE};
+use super::geodesic::LowerBound;
+use super::{Accept, Rect, SpatialIndex, NODE};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -84,6 +84,7 @@ pub(super) fn nearest(
     }
     let radius = within_m.unwrap_or(f64::INFINITY);
     let touches = |b: &super::Bbox| rects.is_empty() || rects.iter().any(|r| r.intersects(b));
+    let bound = LowerBound::new(origin);
     let mut heap = BinaryHeap::with_capacity(256);
     let push_nodes = |heap: &mut BinaryHeap<Queued>, level: usize, js: std::ops::Range<usize>| {
         for j in js {
@@ -91,7 +92,7 @@ pub(super) fn nearest(
             if !touches(b) {
                 continue;
             }
-            let lb = lower_bound_m(origin, &aabb(b));
+            let lb = bound.to_box([b[0], b[1]], [b[2], b[3]]);
             if lb <= radius {
                 heap.push(Queued {
                     key: lb,
@@ -134,7 +135,7 @@ pub(super) fn nearest(
                     if !touches(b) {
                         continue;
                     }
-                    let lb = lower_bound_m(origin, &aabb(b));
+                    let lb = bound.to_box([b[0], b[1]], [b[2], b[3]]);
                     if lb > radius || !accept(idx) {
                         continue;
                     }
