@@ -24,7 +24,7 @@ pub struct NearHit {
 enum Item {
     /// Node `j` of a level.
     Node(u32, u32),
-    /// A feature keyed by its lower bound, not measured yet.
+    /// A feature keyed by its lower bound, not measured yet, by its slot in the index.
     Bound(u32),
     /// A feature keyed by its exact distance.
     Feature(u32),
@@ -113,8 +113,15 @@ pub(super) fn nearest(
                     break;
                 }
             }
-            Item::Bound(idx) => {
-                let d = distance_m(idx);
+            Item::Bound(slot) => {
+                let (b, idx) = (&index.boxes[slot as usize], index.ids[slot as usize]);
+                // A feature whose envelope is a point is that point: measure it from the
+                // index's own copy rather than fetch its geometry from the layer.
+                let d = if b[0] == b[2] && b[1] == b[3] {
+                    super::geodesic::distance_m(origin, [b[0], b[1]])
+                } else {
+                    distance_m(idx)
+                };
                 if d <= radius {
                     heap.push(Queued {
                         key: d,
@@ -141,7 +148,7 @@ pub(super) fn nearest(
                     }
                     heap.push(Queued {
                         key: lb,
-                        item: Item::Bound(idx),
+                        item: Item::Bound(i as u32),
                     });
                 }
             }

@@ -711,7 +711,9 @@ fn read_text(path: &Path) -> std::io::Result<String> {
     // Huge pages: a few hundred page faults instead of a few hundred thousand.
     // SAFETY: advice on memory this Vec owns; it changes no contents.
     unsafe {
-        libc::madvise(buf.as_mut_ptr().cast(), len, libc::MADV_HUGEPAGE);
+        if std::env::var_os("KAT_NOHUGE").is_none() {
+            libc::madvise(buf.as_mut_ptr().cast(), len, libc::MADV_HUGEPAGE);
+        }
     }
     buf.par_chunks_mut(BLOCK)
         .enumerate()
@@ -1067,7 +1069,16 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         file: file.clone(),
         problem: e.kind().to_string(),
     })?;
+    let phase = |name: &str| {
+        tracing::debug!(
+            layer = spec.id,
+            ms = started.elapsed().as_millis() as u64,
+            "{name}"
+        )
+    };
+    phase("read");
     let digest = digest_bytes(text.as_bytes());
+    phase("digest");
     let mut wanted: Vec<&str> = spec.required.to_vec();
     wanted.extend(spec.time_property);
     wanted.extend(spec.queryables.iter().map(|q| q.property));
@@ -1124,6 +1135,7 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
             (spans.len(), parse_all(&spans))
         }
     };
+    phase("parsed");
     let feature_error = |i: usize, id: Option<&str>, problem: String| LoadError::Feature {
         file: file.clone(),
         feature: feature_label(i, id),
@@ -1183,6 +1195,7 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         }
         run = end;
     }
+    phase("ids");
     if let Some(d) = duplicate.filter(|d| *d < parsed_n) {
         return Err(feature_error(
             d,
@@ -1285,7 +1298,9 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         }
     }
     drop(raw_codes);
+    phase("columns");
     let index = SpatialIndex::from_boxes(boxes, positions);
+    phase("indexed");
     let extent = Extent {
         bbox: index
             .envelope()

@@ -13,6 +13,7 @@ use crate::index::{Rect, SpatialIndex};
 use crate::temporal::Interval;
 use geo::Geometry;
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -197,9 +198,9 @@ impl Layer {
             Some(d) => {
                 let r = &self.records[idx as usize];
                 let (at, len) = (r.props_at as usize, r.props_len as usize);
-                let d = format!("{{\"distance_m\":{:.1}", d);
                 out.extend_from_slice(&json[..at]);
-                out.extend_from_slice(d.as_bytes());
+                // Writing to a Vec cannot fail.
+                let _ = write!(out, "{{\"distance_m\":{d:.1}");
                 if len >= 2 && json[at] == b'{' {
                     let inner = &json[at + 1..at + len];
                     if inner.iter().any(|b| !b.is_ascii_whitespace() && *b != b'}') {
