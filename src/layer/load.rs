@@ -711,9 +711,7 @@ fn read_text(path: &Path) -> std::io::Result<String> {
     // Huge pages: a few hundred page faults instead of a few hundred thousand.
     // SAFETY: advice on memory this Vec owns; it changes no contents.
     unsafe {
-        if std::env::var_os("KAT_NOHUGE").is_none() {
-            libc::madvise(buf.as_mut_ptr().cast(), len, libc::MADV_HUGEPAGE);
-        }
+        libc::madvise(buf.as_mut_ptr().cast(), len, libc::MADV_HUGEPAGE);
     }
     buf.par_chunks_mut(BLOCK)
         .enumerate()
