@@ -13,7 +13,7 @@
 //! byte of it. A file the fast split does not understand is parsed whole by serde_json, which
 //! also words the error.
 
-use super::{Column, Extent, Layer, LoadError, Record, Shapes};
+use super::{onepass, Column, Extent, Layer, LoadError, Record, Shapes};
 use crate::index::SpatialIndex;
 use crate::layer::spec::{CollectionSpec, HAITI_EXTENT};
 use crate::temporal::{format_instant, parse_feature_date, Interval};
@@ -365,11 +365,11 @@ fn in_extent(r: &geo::Rect<f64>) -> bool {
     let [x0, y0, x1, y1] = HAITI_EXTENT;
     r.min().x >= x0 && r.max().x <= x1 && r.min().y >= y0 && r.max().y <= y1
 }
-fn parse_geometry(raw: Option<&RawValue>) -> Result<Geom, String> {
-    let Some(raw) = raw.filter(|r| r.get() != "null") else {
+fn parse_geometry(raw: Option<&str>) -> Result<Geom, String> {
+    let Some(raw) = raw.filter(|r| *r != "null") else {
         return Ok(Geom::None);
     };
-    if let Ok(p) = serde_json::from_str::<PointGeometry>(raw.get()) {
+    if let Ok(p) = serde_json::from_str::<PointGeometry>(raw) {
         if p.kind == "Point" {
             if p.coordinates.n < 2 || p.coordinates.n > 3 {
                 return Err("a Point needs 2 or 3 coordinates".into());
@@ -388,7 +388,7 @@ fn parse_geometry(raw: Option<&RawValue>) -> Result<Geom, String> {
         }
     }
     let g: geojson::Geometry =
-        serde_json::from_str(raw.get()).map_err(|e| format!("invalid GeoJSON geometry: {e}"))?;
+        serde_json::from_str(raw).map_err(|e| format!("invalid GeoJSON geometry: {e}"))?;
     let g: Geometry<f64> = g
         .try_into()
         .map_err(|e: geojson::Error| format!("unsupported geometry: {e}"))?;
@@ -571,13 +571,32 @@ fn parse_feature<'a>(
     span: (usize, usize),
 ) -> Result<Parsed<'a>, FeatureError> {
     let raw = &text[span.0..span.1];
-    let f: RawFeature =
-        serde_json::from_str(raw).map_err(|e| (None, format!("not a GeoJSON feature: {e}")))?;
-    let (id, id_ref) = match f.id {
+    // One validating pass that also finds the members; serde_json for what it leaves.
+    let (kind, id_raw, geometry_raw, props_raw, picked) = match onepass::feature(raw, wanted) {
+        Some(top) => (
+            Cow::Borrowed(top.kind),
+            top.id,
+            top.geometry,
+            top.properties,
+            Some(top.picked),
+        ),
+        None => {
+            let f: RawFeature = serde_json::from_str(raw)
+                .map_err(|e| (None, format!("not a GeoJSON feature: {e}")))?;
+            (
+                f.kind,
+                f.id.map(RawValue::get),
+                f.geometry.map(RawValue::get),
+                f.properties.map(RawValue::get),
+                None,
+            )
+        }
+    };
+    let (id, id_ref) = match id_raw {
         None => return Err((None, "has no \"id\"".into())),
-        Some(v) => match json_str(v.get()).ok_or(()) {
+        Some(v) => match json_str(v).ok_or(()) {
             Ok(s) if !s.is_empty() => {
-                let at = v.get().as_ptr() as usize - raw.as_ptr() as usize + 1;
+                let at = v.as_ptr() as usize - raw.as_ptr() as usize + 1;
                 let id_ref = match &s {
                     Cow::Borrowed(b) if b.as_ptr() as usize == raw.as_ptr() as usize + at => {
                         IdRef::Span(at as u32, b.len() as u32)
@@ -587,7 +606,7 @@ fn parse_feature<'a>(
                 (s, id_ref)
             }
             Ok(_) => return Err((None, "\"id\" is empty".into())),
-            Err(()) => match serde_json::from_str::<serde_json::Number>(v.get()) {
+            Err(()) => match serde_json::from_str::<serde_json::Number>(v) {
                 Ok(n) => {
                     let s: Cow<str> = Cow::Owned(n.to_string());
                     (s.clone(), IdRef::Owned(s))
@@ -595,33 +614,28 @@ fn parse_feature<'a>(
                 Err(_) => {
                     return Err((
                         None,
-                        format!(
-                            "\"id\" must be a non-empty string or a number, found {}",
-                            v.get()
-                        ),
+                        format!("\"id\" must be a non-empty string or a number, found {}", v),
                     ))
                 }
             },
         },
     };
     let fail = |problem: String| (Some(id.to_string()), problem);
-    if f.kind != "Feature" {
+    if kind != "Feature" {
         return Err(fail(format!(
             "\"type\" is \"{}\", expected \"Feature\"",
-            f.kind
+            kind
         )));
     }
-    let geom = parse_geometry(f.geometry).map_err(fail)?;
+    let geom = parse_geometry(geometry_raw).map_err(fail)?;
     if matches!(geom, Geom::None) && !spec.allow_null_geometry {
         return Err(fail("has no geometry".into()));
     }
-    let props = f
-        .properties
-        .ok_or_else(|| fail("has no \"properties\"".into()))?;
-    let picked: Vec<Option<&str>> = match pick_fast(props.get(), wanted) {
+    let props = props_raw.ok_or_else(|| fail("has no \"properties\"".into()))?;
+    let picked: Vec<Option<&str>> = match picked.or_else(|| pick_fast(props, wanted)) {
         Some(p) => p,
         None => {
-            let mut de = serde_json::Deserializer::from_str(props.get());
+            let mut de = serde_json::Deserializer::from_str(props);
             Pick(wanted)
                 .deserialize(&mut de)
                 .map_err(|e| fail(format!("\"properties\" is not an object: {e}")))?
@@ -669,7 +683,7 @@ fn parse_feature<'a>(
             Some(v) => text_of(v).map_err(|e| fail(format!("\"{}\": {e}", q.property)))?,
         };
     }
-    let props_at = props.get().as_ptr() as usize - raw.as_ptr() as usize;
+    let props_at = props.as_ptr() as usize - raw.as_ptr() as usize;
     let (id_at, id_len) = match &id_ref {
         IdRef::Span(a, l) => (*a, *l),
         IdRef::Owned(_) => (0, u32::MAX),
@@ -683,7 +697,7 @@ fn parse_feature<'a>(
             start: span.0 as u64,
             len: raw.len() as u32,
             props_at: props_at as u32,
-            props_len: props.get().len() as u32,
+            props_len: props.len() as u32,
             id_at,
             id_len,
         },

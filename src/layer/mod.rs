@@ -3,6 +3,7 @@
 
 mod error;
 mod load;
+pub mod onepass;
 pub mod spec;
 
 pub use error::LoadError;
