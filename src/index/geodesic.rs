@@ -66,6 +66,13 @@ impl LowerBound {
     /// The bound to the box `lo`..`hi` (a point when they are equal).
     #[inline]
     pub fn to_box(&self, lo: [f64; 2], hi: [f64; 2]) -> f64 {
+        self.to_box_within(lo, hi, None)
+    }
+
+    /// [`Self::to_box`] for a box inside a larger one whose smallest latitude cosine is
+    /// `cos_outer`: still a lower bound (the cosine only shrinks it), one cosine fewer per box.
+    #[inline]
+    pub fn to_box_within(&self, lo: [f64; 2], hi: [f64; 2], cos_outer: Option<f64>) -> f64 {
         let p = self.p;
         let dlat = if p[1] < lo[1] {
             lo[1] - p[1]
@@ -78,7 +85,9 @@ impl LowerBound {
             0.0
         } else {
             let gap = |x: f64| {
-                let d = (p[0] - x).abs() % 360.0;
+                let d = (p[0] - x).abs();
+                // fmod is slow, and longitudes in range are never 360 degrees apart.
+                let d = if d >= 360.0 { d % 360.0 } else { d };
                 d.min(360.0 - d)
             };
             gap(lo[0]).min(gap(hi[0]))
@@ -86,10 +95,10 @@ impl LowerBound {
         let h_lon = if dlon == 0.0 {
             0.0
         } else {
-            let cos_box = if lo[1] == hi[1] {
-                lo[1].to_radians().cos()
-            } else {
-                lo[1].to_radians().cos().min(hi[1].to_radians().cos())
+            let cos_box = match cos_outer {
+                Some(c) => c,
+                None if lo[1] == hi[1] => lo[1].to_radians().cos(),
+                None => lo[1].to_radians().cos().min(hi[1].to_radians().cos()),
             };
             self.cos_p * cos_box.max(0.0) * hav(dlon.to_radians())
         };

@@ -137,12 +137,14 @@ pub(super) fn nearest(
                     continue;
                 }
                 let end = (first + NODE).min(index.ids.len());
+                let leaf = &index.levels[0][j as usize];
+                let leaf_cos = leaf[1].to_radians().cos().min(leaf[3].to_radians().cos());
                 for i in first..end {
                     let (b, idx) = (&index.boxes[i], index.ids[i]);
                     if !touches(b) {
                         continue;
                     }
-                    let lb = bound.to_box([b[0], b[1]], [b[2], b[3]]);
+                    let lb = bound.to_box_within([b[0], b[1]], [b[2], b[3]], Some(leaf_cos));
                     if lb > radius || !accept(idx) {
                         continue;
                     }
