@@ -16,6 +16,15 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    // Each known collection's items path is also a static route: static paths are matched by
+    // comparing strings, a `{segment}` pattern by running a regex, on the busiest route.
+    for spec in crate::layer::COLLECTIONS {
+        let id = spec.id;
+        cfg.service(resource(
+            &format!("/collections/{id}/items"),
+            move |req: HttpRequest, state: web::Data<State>| items_in(req, id, state),
+        ));
+    }
     cfg.service(resource("/collections/{id}/items", items))
         .service(resource("/collections/{id}/items/{fid}", item))
         .service(resource("/collections/{id}/download", download));
@@ -145,8 +154,16 @@ async fn items(
     path: web::Path<String>,
     state: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
+    items_in(req, &path, state).await
+}
+
+async fn items_in(
+    req: HttpRequest,
+    id: &str,
+    state: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     let snap = state.snapshot();
-    let layer = layer(&snap, &path)?;
+    let layer = layer(&snap, id)?;
     let p = Params::parse(req.query_string(), Some(&allowed(layer.spec)))?;
     negotiate(&req, &p, false)?;
     let q = items_query(&p, layer, &snap, DEFAULT_LIMIT)?;
