@@ -9,9 +9,9 @@
 //! split into features by a structural scan of newline-aligned chunks (a raw newline never
 //! occurs inside a JSON string, so each chunk starts between tokens; a chunk whose guess of
 //! where it starts does not agree with the scan before it is scanned again from the right
-//! place), and each feature is then parsed and validated with serde_json, which checks every
-//! byte of it. A file the fast split does not understand is parsed whole by serde_json, which
-//! also words the error.
+//! place), and each feature is then checked and read in one pass by [`onepass`], or by
+//! serde_json where that pass declines (serde_json also words every error). Either way every
+//! byte is validated. A file the fast split does not understand is parsed whole by serde_json.
 
 use super::{onepass, Column, Extent, Layer, LoadError, Record, Shapes};
 use crate::index::SpatialIndex;
@@ -98,7 +98,7 @@ enum Geom {
 const MAX_QUERYABLES: usize = 4;
 
 /// Picks the named members of the properties object without building the others (the
-/// serde_json path, for objects the byte scanner leaves to it, and for its error messages).
+/// serde_json path, for features [`onepass`] leaves to it, and for its error messages).
 struct Pick<'w>(&'w [&'w str]);
 
 impl<'de> DeserializeSeed<'de> for Pick<'_> {
@@ -259,53 +259,6 @@ fn text_of(v: &str) -> Result<Option<Cow<'_, str>>, String> {
     Err(format!(
         "expected a string, a number or an array of strings, found {v}"
     ))
-}
-
-/// The wanted members of a properties object that serde_json has validated, by a byte scan;
-/// None where the scan leaves it to serde_json (not an object, escaped keys).
-fn pick_fast<'a>(props: &'a str, wanted: &[&str]) -> Option<Vec<Option<&'a str>>> {
-    let t = props.as_bytes();
-    let mut out = vec![None; wanted.len()];
-    let mut i = scan::ws(t, 0);
-    if t.get(i) != Some(&b'{') {
-        return None;
-    }
-    i = scan::ws(t, i + 1);
-    if t.get(i) == Some(&b'}') {
-        return Some(out);
-    }
-    loop {
-        if t.get(i) != Some(&b'"') {
-            return None;
-        }
-        let k_end = scan::string(t, i + 1)?;
-        let key = &props[i + 1..k_end - 1];
-        if key.contains('\\') {
-            return None;
-        }
-        i = scan::ws(t, k_end);
-        if t.get(i) != Some(&b':') {
-            return None;
-        }
-        let v_at = scan::ws(t, i + 1);
-        let v_end = scan::value(t, v_at)?;
-        if wanted
-            .iter()
-            .any(|w| w.len() == key.len() && w.as_bytes()[0] == key.as_bytes()[0] && *w == key)
-        {
-            for (slot, w) in out.iter_mut().zip(wanted) {
-                if *w == key {
-                    *slot = Some(&props[v_at..v_end]);
-                }
-            }
-        }
-        i = scan::ws(t, v_end);
-        match t.get(i) {
-            Some(b',') => i = scan::ws(t, i + 1),
-            Some(b'}') => return Some(out),
-            _ => return None,
-        }
-    }
 }
 
 /// [`parse_feature_date`], with the common `YYYY-MM-DD` read directly.
@@ -632,7 +585,7 @@ fn parse_feature<'a>(
         return Err(fail("has no geometry".into()));
     }
     let props = props_raw.ok_or_else(|| fail("has no \"properties\"".into()))?;
-    let picked: Vec<Option<&str>> = match picked.or_else(|| pick_fast(props, wanted)) {
+    let picked: Vec<Option<&str>> = match picked {
         Some(p) => p,
         None => {
             let mut de = serde_json::Deserializer::from_str(props);

@@ -213,3 +213,17 @@ pub fn skip_or_fail(reason: &str) {
     }
     eprintln!("SKIPPED: {reason}");
 }
+
+/// Copies a directory tree (a data directory a test may then change).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
