@@ -310,8 +310,7 @@ pub fn relative_to(msg: &str, dir: &Path) -> String {
 
 /// Registers every route.
 pub fn routes(cfg: &mut aweb::ServiceConfig) {
-    // Routes are tried in order and each pattern with a `{segment}` costs a regex match:
-    // the items routes, which take nearly all the traffic, go first.
+    // Routes are tried in order: the items routes, which take nearly all the traffic, first.
     items::routes(cfg);
     handlers::routes(cfg);
     web::routes(cfg);

@@ -1,7 +1,7 @@
 //! Best-first nearest-neighbour search by geodesic distance.
 //!
 //! Nodes and features enter a priority queue keyed by a distance that nothing inside them can
-//! beat ([`super::geodesic::lower_bound_m`], with [`super::geodesic::LowerBound`]); a feature taken out with that bound is measured
+//! beat ([`super::geodesic::LowerBound`]); a feature taken out with that bound is measured
 //! exactly and goes back in with its distance. A measured feature that leaves the queue is
 //! therefore nearer than everything still in it (at equal keys, unmeasured items leave first),
 //! so results come out in order of distance, ties by position in the layer, and the search
