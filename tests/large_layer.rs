@@ -148,3 +148,33 @@ fn near_within_a_box_counts_the_box() {
         }
     }
 }
+
+#[test]
+fn every_feature_is_served_as_the_file_holds_it_across_read_blocks() {
+    // 30,000 features are several of the loader's read blocks: features that straddle two
+    // blocks must come back whole.
+    let data = Synthetic::new("whole");
+    let text = std::fs::read_to_string(data.dir.join("incidents.geojson")).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let want: std::collections::HashMap<&str, &Value> = doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["id"].as_str().unwrap(), f))
+        .collect();
+    assert_eq!(want.len(), N);
+    let server = Server::start_with(&data.dir, &["--no-watch"]);
+    let mut seen = 0;
+    for offset in (0..N).step_by(10_000) {
+        let page = server.json(&format!(
+            "/collections/incidents/items?limit=10000&offset={offset}"
+        ));
+        for f in page["features"].as_array().unwrap() {
+            let id = f["id"].as_str().unwrap();
+            assert_eq!(Some(&f), want.get(id), "feature {id}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, N);
+    let _ = std::fs::remove_dir_all(&data.dir);
+}

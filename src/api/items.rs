@@ -277,7 +277,7 @@ async fn item(
         ),
     ];
     let links = serde_json::to_string(&links).unwrap_or_else(|_| "[]".into());
-    let mut body = Vec::with_capacity(layer.feature_json(idx).len() + links.len() + 16);
+    let mut body = Vec::with_capacity(layer.feature_len(idx) + links.len() + 16);
     layer.write_feature_with_links(idx, &mut body, &links);
     Ok(super::json_response(&req, body, GEOJSON))
 }

@@ -1,19 +1,23 @@
-//! Reading one GeoJSON file into a [`Layer`]: parse, validate, index and keep each feature's
+//! Reading one GeoJSON file into a [`Layer`]: parse, validate, index and store each feature's
 //! bytes, all once.
 //!
-//! The file's text is kept whole and each feature is served as the slice of it that the file
-//! holds: no feature is ever re-encoded, and a million features cost their file size plus a
-//! few dozen bytes each.
+//! Features are served from a [`Store`]: each one's text as the file holds it, except that
+//! the members of its `properties` are kept once per layer and referred to by number (see
+//! [`super::store`]). No feature is re-encoded, and the file's text is not kept.
 //!
-//! The load runs on every core: the file is read in parallel blocks, the features array is
-//! split into features by a structural scan of newline-aligned chunks (a raw newline never
-//! occurs inside a JSON string, so each chunk starts between tokens; a chunk whose guess of
-//! where it starts does not agree with the scan before it is scanned again from the right
-//! place), and each feature is then checked and read in one pass by [`onepass`], or by
-//! serde_json where that pass declines (serde_json also words every error). Either way every
-//! byte is validated. A file the fast split does not understand is parsed whole by serde_json.
+//! A file in Kat's own layout (one feature per line) is streamed: blocks of it are read,
+//! digested and parsed on every core, and only what the layer keeps outlives its block, so
+//! memory stays well under the file's size. Any other layout is read whole: the features
+//! array is split into features by a structural scan of newline-aligned chunks (a raw
+//! newline never occurs inside a JSON string, so each chunk starts between tokens; a chunk
+//! whose guess of where it starts does not agree with the scan before it is scanned again
+//! from the right place). Either way each feature is checked and read in one pass by
+//! [`onepass`], or by serde_json where that pass declines (serde_json also words every
+//! error), so every byte is validated. A file the fast split does not understand is parsed
+//! whole by serde_json.
 
-use super::{onepass, Column, Extent, Layer, LoadError, Record, Shapes};
+use super::store::{Segment, SegmentBuilder, Store};
+use super::{onepass, Column, Extent, Layer, LoadError, Shapes};
 use crate::index::SpatialIndex;
 use crate::layer::spec::{CollectionSpec, HAITI_EXTENT};
 use crate::temporal::{format_instant, parse_feature_date, Interval};
@@ -499,20 +503,16 @@ fn validation_problem(g: &Geometry<f64>) -> Option<String> {
         .map(|p| p.to_string())
 }
 
-/// Where a feature's id is: a span of the layer's text (relative to the feature), or, for an
-/// id the text does not hold as is (escaped, or a number), its own string.
-enum IdRef<'a> {
-    Span(u32, u32),
-    Owned(Cow<'a, str>),
-}
-
 struct Parsed<'a> {
-    id: IdRef<'a>,
+    id: Cow<'a, str>,
     geom: Geom,
     time: Option<Interval>,
     /// The queryables' values as the file holds them (folded later, once per distinct value).
     values: [Option<Cow<'a, str>>; MAX_QUERYABLES],
-    record: Record,
+    /// Where `properties` lies in the feature's text (from its `{` to after its `}`).
+    props: (usize, usize),
+    /// Whether the members of `properties` were listed (by the one-pass scan).
+    listed: bool,
 }
 
 type FeatureError = (Option<String>, String);
@@ -520,12 +520,13 @@ type FeatureError = (Option<String>, String);
 fn parse_feature<'a>(
     spec: &CollectionSpec,
     wanted: &[&str],
-    text: &'a str,
-    span: (usize, usize),
+    raw: &'a str,
+    members: &mut Vec<(usize, usize)>,
 ) -> Result<Parsed<'a>, FeatureError> {
-    let raw = &text[span.0..span.1];
     // One validating pass that also finds the members; serde_json for what it leaves.
-    let (kind, id_raw, geometry_raw, props_raw, picked) = match onepass::feature(raw, wanted) {
+    let scanned = onepass::feature_members(raw, wanted, members);
+    let listed = scanned.is_some();
+    let (kind, id_raw, geometry_raw, props_raw, picked) = match scanned {
         Some(top) => (
             Cow::Borrowed(top.kind),
             top.id,
@@ -545,25 +546,13 @@ fn parse_feature<'a>(
             )
         }
     };
-    let (id, id_ref) = match id_raw {
+    let id: Cow<str> = match id_raw {
         None => return Err((None, "has no \"id\"".into())),
-        Some(v) => match json_str(v).ok_or(()) {
-            Ok(s) if !s.is_empty() => {
-                let at = v.as_ptr() as usize - raw.as_ptr() as usize + 1;
-                let id_ref = match &s {
-                    Cow::Borrowed(b) if b.as_ptr() as usize == raw.as_ptr() as usize + at => {
-                        IdRef::Span(at as u32, b.len() as u32)
-                    }
-                    _ => IdRef::Owned(s.clone()),
-                };
-                (s, id_ref)
-            }
-            Ok(_) => return Err((None, "\"id\" is empty".into())),
-            Err(()) => match serde_json::from_str::<serde_json::Number>(v) {
-                Ok(n) => {
-                    let s: Cow<str> = Cow::Owned(n.to_string());
-                    (s.clone(), IdRef::Owned(s))
-                }
+        Some(v) => match json_str(v) {
+            Some(s) if !s.is_empty() => s,
+            Some(_) => return Err((None, "\"id\" is empty".into())),
+            None => match serde_json::from_str::<serde_json::Number>(v) {
+                Ok(n) => Cow::Owned(n.to_string()),
                 Err(_) => {
                     return Err((
                         None,
@@ -637,23 +626,13 @@ fn parse_feature<'a>(
         };
     }
     let props_at = props.as_ptr() as usize - raw.as_ptr() as usize;
-    let (id_at, id_len) = match &id_ref {
-        IdRef::Span(a, l) => (*a, *l),
-        IdRef::Owned(_) => (0, u32::MAX),
-    };
     Ok(Parsed {
-        id: id_ref,
+        id,
         geom,
         time,
         values,
-        record: Record {
-            start: span.0 as u64,
-            len: raw.len() as u32,
-            props_at: props_at as u32,
-            props_len: props.len() as u32,
-            id_at,
-            id_len,
-        },
+        props: (props_at, props_at + props.len()),
+        listed,
     })
 }
 
@@ -948,57 +927,88 @@ pub(super) fn id_hash(s: &str) -> u64 {
 }
 
 /// The features of one stretch of the file, parsed and gathered column by column.
-struct Part<'a> {
+struct Part {
+    /// The position of its first feature in the layer.
     first: usize,
-    records: Vec<Record>,
+    /// The features' JSON, and where each is in it.
+    segment: Segment,
+    stored: Vec<(u32, u32)>,
     geoms: Vec<Geom>,
     times: Vec<Interval>,
-    owned_ids: Vec<(u32, Box<str>)>,
     /// Per queryable: distinct raw values (in order of first appearance) and each feature's
     /// index into them (`u32::MAX` for none).
-    distinct: Vec<Vec<Cow<'a, str>>>,
+    distinct: Vec<Vec<Box<str>>>,
     codes: Vec<Vec<u32>>,
     tmin: i64,
     tmax: i64,
-    /// The first failure: the feature's position and what is wrong.
+    /// The first failure: the feature's position in the part and what is wrong.
     error: Option<(usize, FeatureError)>,
 }
 
-fn parse_part<'a>(
+impl Part {
+    fn failure(&self) -> Option<(usize, &FeatureError)> {
+        self.error.as_ref().map(|(k, e)| (self.first + k, e))
+    }
+}
+
+/// The JSON whitespace around a value.
+fn trim_ws(s: &str) -> &str {
+    s.trim_matches(|c| matches!(c, ' ' | '\n' | '\r' | '\t'))
+}
+
+fn parse_part(
     spec: &CollectionSpec,
     wanted: &[&str],
-    text: &'a str,
+    text: &str,
     first: usize,
     spans: &[(usize, usize)],
-) -> Part<'a> {
+) -> Part {
     let nq = spec.queryables.len();
     let n = spans.len();
     let mut part = Part {
         first,
-        records: Vec::with_capacity(n),
+        segment: Segment::default(),
+        stored: Vec::with_capacity(n),
         geoms: Vec::with_capacity(n),
         times: Vec::with_capacity(if spec.time_property.is_some() { n } else { 0 }),
-        owned_ids: Vec::new(),
         distinct: vec![Vec::new(); nq],
         codes: vec![Vec::with_capacity(n); nq],
         tmin: i64::MAX,
         tmax: i64::MIN,
         error: None,
     };
-    let mut local: Vec<FxMap<Cow<'a, str>, u32>> = vec![FxMap::default(); nq];
+    let mut segment = SegmentBuilder::default();
+    let mut members = Vec::new();
+    let mut local: Vec<FxMap<Cow<str>, u32>> = vec![FxMap::default(); nq];
     for (k, span) in spans.iter().enumerate() {
-        let p = match parse_feature(spec, wanted, text, *span) {
+        let raw = &text[span.0..span.1];
+        let p = match parse_feature(spec, wanted, raw, &mut members) {
             Ok(p) => p,
             Err(e) => {
-                part.error = Some((first + k, e));
+                part.error = Some((k, e));
                 break;
             }
         };
-        if let IdRef::Owned(s) = p.id {
-            part.owned_ids
-                .push(((first + k) as u32, s.into_owned().into_boxed_str()));
-        }
-        part.records.push(p.record);
+        let (from, to) = p.props;
+        let (prefix, suffix) = (&raw[..from + 1], &raw[to - 1..]);
+        part.stored.push(if p.listed {
+            segment.push(
+                &p.id,
+                prefix,
+                members.iter().map(|(a, b)| &raw[*a..*b]),
+                suffix,
+            )
+        } else {
+            // The serde path does not list the members: keep them as one piece.
+            let inner = trim_ws(&raw[from + 1..to - 1]);
+            segment.push_with(
+                &p.id,
+                prefix,
+                (!inner.is_empty()).then_some(inner),
+                suffix,
+                false,
+            )
+        });
         part.geoms.push(p.geom);
         if spec.time_property.is_some() {
             if let Some(t) = p.time {
@@ -1014,7 +1024,7 @@ fn parse_part<'a>(
                     Some(code) => *code,
                     None => {
                         let code = part.distinct[c].len() as u32;
-                        part.distinct[c].push(v.clone());
+                        part.distinct[c].push(v.as_ref().into());
                         local[c].insert(v, code);
                         code
                     }
@@ -1023,37 +1033,285 @@ fn parse_part<'a>(
             part.codes[c].push(code);
         }
     }
+    part.segment = segment.finish();
     part
 }
 
+/// Bytes per block of a streamed load (a multiple of [`DIGEST_BLOCK`]).
+const STREAM_BLOCK: usize = 8 << 20;
+
+/// How much of the file's start (and end) may hold the collection's other members.
+const FRAME_MAX: usize = 1 << 20;
+
+/// A layer's features, parsed.
+struct Features {
+    n: usize,
+    parts: Vec<Part>,
+    digest: u64,
+}
+
+/// The position of the `[` that opens the features array, scanning the collection's members
+/// before it (checked properly later, with the rest of the frame).
+fn features_open(t: &[u8]) -> Option<usize> {
+    let mut i = scan::ws(t, 0);
+    if t.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = scan::ws(t, i + 1);
+    loop {
+        if t.get(i) != Some(&b'"') {
+            return None;
+        }
+        let k_end = scan::string(t, i + 1)?;
+        let key = &t[i + 1..k_end - 1];
+        i = scan::ws(t, k_end);
+        if t.get(i) != Some(&b':') {
+            return None;
+        }
+        i = scan::ws(t, i + 1);
+        if key == b"features" {
+            return (t.get(i) == Some(&b'[')).then_some(i);
+        }
+        i = scan::ws(t, scan::value(t, i)?);
+        if t.get(i) != Some(&b',') {
+            return None;
+        }
+        i = scan::ws(t, i + 1);
+    }
+}
+
+/// What one block of a streamed load found.
+struct Block {
+    digests: Vec<u64>,
+    part: Option<Part>,
+    /// Whether every line it owns is blank or one feature (with its comma).
+    lines_ok: bool,
+    /// Features, those not followed by a comma, and whether its last feature is one.
+    lines: usize,
+    bare: usize,
+    last_bare: bool,
+}
+
+/// Loads a file in Kat's own layout, one feature per line, without holding its text: each
+/// block of the file is read, digested and parsed on its own, into a part that keeps only
+/// what the layer needs. None when the file is not in that layout, or a line is not a
+/// feature; the caller then reads the file whole, which decides what is wrong.
+fn stream_lines(
+    path: &Path,
+    spec: &CollectionSpec,
+    wanted: &[&str],
+) -> std::io::Result<Option<Features>> {
+    use std::os::unix::fs::FileExt;
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len() as usize;
+    let mut head = vec![0u8; len.min(FRAME_MAX)];
+    file.read_exact_at(&mut head, 0)?;
+    let Some(open) = features_open(&head) else {
+        return Ok(None);
+    };
+    let Some(nl) = memchr::memchr(b'\n', &head[open + 1..]) else {
+        return Ok(None);
+    };
+    if !head[open + 1..open + 1 + nl].iter().all(is_ws) {
+        return Ok(None);
+    }
+    let body = open + 1 + nl + 1;
+    let tail_from = len.saturating_sub(FRAME_MAX).max(body);
+    let mut tail = vec![0u8; len - tail_from];
+    file.read_exact_at(&mut tail, tail_from as u64)?;
+    // The closing bracket starts the last line that starts with one (a feature's line starts
+    // with `{`; a wrong guess leaves a line that is not a feature, and the whole read).
+    let mut close = None;
+    let mut end = tail.len();
+    loop {
+        let start = memchr::memrchr(b'\n', &tail[..end]).map_or(0, |k| k + 1);
+        if start == 0 && tail_from != body {
+            break;
+        }
+        let line = &tail[start..end];
+        if let Some(k) = line.iter().position(|b| !is_ws(b)) {
+            if line[k] == b']' {
+                close = Some(tail_from + start + k);
+                break;
+            }
+        }
+        if start == 0 {
+            break;
+        }
+        end = start - 1;
+    }
+    let Some(close) = close else {
+        return Ok(None);
+    };
+    // The frame: the collection with an empty features array must be well formed.
+    let mut frame = head[..=open].to_vec();
+    frame.push(b'\n');
+    frame.extend_from_slice(&tail[close - tail_from..]);
+    drop((head, tail));
+    match String::from_utf8(frame)
+        .ok()
+        .and_then(|f| split_collection(&f, true))
+    {
+        Some(spans) if spans.is_empty() => {}
+        _ => return Ok(None),
+    }
+
+    let blocks = len.div_ceil(STREAM_BLOCK);
+    let read_block = |buf: &mut Vec<u8>, k: usize| -> std::io::Result<Block> {
+        let from = k * STREAM_BLOCK;
+        let to = (from + STREAM_BLOCK).min(len);
+        // One byte before the block tells whether a line starts at its first byte.
+        let start = from - usize::from(k > 0);
+        let mut have = to - start;
+        if buf.len() < have {
+            buf.resize(have, 0);
+        }
+        file.read_exact_at(&mut buf[..have], start as u64)?;
+        let own = &buf[from - start..to - start];
+        let digests = own.chunks(DIGEST_BLOCK).map(digest_block).collect();
+        let mut block = Block {
+            digests,
+            part: None,
+            lines_ok: true,
+            lines: 0,
+            bare: 0,
+            last_bare: false,
+        };
+        let (lo, hi) = (from.max(body), to.min(close));
+        if lo >= hi {
+            return Ok(block);
+        }
+        // The lines that start in [lo, hi), read on to the end of the last one.
+        let first = if lo == body {
+            lo
+        } else {
+            match memchr::memchr(b'\n', &buf[lo - 1 - start..have]) {
+                Some(q) => lo + q,
+                None => hi,
+            }
+        };
+        if first >= hi {
+            return Ok(block);
+        }
+        let line_end = loop {
+            if let Some(q) = memchr::memchr(b'\n', &buf[hi - 1 - start..have]) {
+                break hi - 1 + q;
+            }
+            let at = start + have;
+            if at >= close {
+                break close;
+            }
+            let more = (at + (64 << 10).max(have / 4)).min(len) - at;
+            buf.resize(have + more, 0);
+            file.read_exact_at(&mut buf[have..have + more], at as u64)?;
+            have += more;
+        };
+        let Ok(text) = std::str::from_utf8(&buf[first - start..line_end - start]) else {
+            block.lines_ok = false;
+            return Ok(block);
+        };
+        let t = text.as_bytes();
+        let mut spans = Vec::with_capacity(t.len() / 512);
+        let mut at = 0;
+        while at < t.len() {
+            let end = memchr::memchr(b'\n', &t[at..]).map_or(t.len(), |q| at + q);
+            let (mut s, mut e) = (at, end);
+            while s < e && is_ws(&t[s]) {
+                s += 1;
+            }
+            while e > s && is_ws(&t[e - 1]) {
+                e -= 1;
+            }
+            let comma = e > s && t[e - 1] == b',';
+            if comma {
+                e -= 1;
+                while e > s && is_ws(&t[e - 1]) {
+                    e -= 1;
+                }
+            }
+            if s < e || comma {
+                if !(t[s] == b'{' && t[e - 1] == b'}' && s + 1 < e) {
+                    block.lines_ok = false;
+                    return Ok(block);
+                }
+                spans.push((s, e));
+                block.lines += 1;
+                block.bare += usize::from(!comma);
+                block.last_bare = !comma;
+            }
+            at = end + 1;
+        }
+        let part = parse_part(spec, wanted, text, 0, &spans);
+        if part
+            .error
+            .as_ref()
+            .is_some_and(|(_, (_, e))| e.starts_with("not a GeoJSON feature"))
+        {
+            block.lines_ok = false;
+            return Ok(block);
+        }
+        block.part = Some(part);
+        Ok(block)
+    };
+    let found: Vec<Block> = (0..blocks)
+        .into_par_iter()
+        .map_init(Vec::new, read_block)
+        .collect::<std::io::Result<_>>()?;
+    if !found.iter().all(|b| b.lines_ok) {
+        return Ok(None);
+    }
+    // Commas between features, none after the last.
+    let bare: usize = found.iter().map(|b| b.bare).sum();
+    let lines: usize = found.iter().map(|b| b.lines).sum();
+    let last_bare = found
+        .iter()
+        .rev()
+        .find(|b| b.lines > 0)
+        .is_none_or(|b| b.last_bare);
+    let mut parts = Vec::with_capacity(blocks);
+    let mut digests = Vec::with_capacity(len.div_ceil(DIGEST_BLOCK));
+    let mut n = 0;
+    for b in found {
+        digests.extend(b.digests);
+        if let Some(mut p) = b.part {
+            p.first = n;
+            n += p.geoms.len();
+            parts.push(p);
+        }
+    }
+    if bare != usize::from(lines > 0) || !last_bare {
+        return Ok(None);
+    }
+    Ok(Some(Features {
+        n,
+        parts,
+        digest: digest_blocks(digests.into_iter(), len),
+    }))
+}
+
 /// Loads `spec.file` below `dir`.
-pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, LoadError> {
-    let started = Instant::now();
-    let file = spec.file.to_string();
-    let text = read_text(&dir.join(spec.file)).map_err(|e| LoadError::Read {
-        file: file.clone(),
+/// Reads the file whole and splits it into features: by lines if it holds one feature per
+/// line, by structure otherwise, and with serde_json when neither scan understands it (which
+/// then words the error).
+fn read_whole(
+    path: &Path,
+    file: &str,
+    spec: &CollectionSpec,
+    wanted: &[&str],
+) -> Result<Features, LoadError> {
+    let text = read_text(path).map_err(|e| LoadError::Read {
+        file: file.to_string(),
         problem: e.kind().to_string(),
     })?;
-    let phase = |name: &str| {
-        tracing::debug!(
-            layer = spec.id,
-            ms = started.elapsed().as_millis() as u64,
-            "{name}"
-        )
-    };
-    phase("read");
     let digest = digest_bytes(text.as_bytes());
-    phase("digest");
-    let mut wanted: Vec<&str> = spec.required.to_vec();
-    wanted.extend(spec.time_property);
-    wanted.extend(spec.queryables.iter().map(|q| q.property));
     let threads = rayon::current_num_threads().max(1);
     let parse_all = |spans: &[(usize, usize)]| -> Vec<Part> {
         let per_part = (spans.len() / (threads * 8)).clamp(1, 16_384);
         spans
             .par_chunks(per_part)
             .enumerate()
-            .map(|(k, s)| parse_part(spec, &wanted, &text, k * per_part, s))
+            .map(|(k, s)| parse_part(spec, wanted, &text, k * per_part, s))
             .collect()
     };
     // One feature per line, as Kat writes its files: split by lines, which parsing checks;
@@ -1078,12 +1336,12 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
                     let base = text.as_ptr() as usize;
                     let collection: Collection =
                         serde_json::from_str(&text).map_err(|e| LoadError::NotCollection {
-                            file: file.clone(),
+                            file: file.to_string(),
                             problem: e.to_string(),
                         })?;
                     if collection.kind != "FeatureCollection" {
                         return Err(LoadError::NotCollection {
-                            file,
+                            file: file.to_string(),
                             problem: format!("\"type\" is \"{}\"", collection.kind),
                         });
                     }
@@ -1100,6 +1358,39 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
             (spans.len(), parse_all(&spans))
         }
     };
+    Ok(Features { n, parts, digest })
+}
+
+pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, LoadError> {
+    let started = Instant::now();
+    let file = spec.file.to_string();
+    let path = dir.join(spec.file);
+    let phase = |name: &str| {
+        tracing::debug!(
+            layer = spec.id,
+            ms = started.elapsed().as_millis() as u64,
+            "{name}"
+        )
+    };
+    let mut wanted: Vec<&str> = spec.required.to_vec();
+    wanted.extend(spec.time_property);
+    wanted.extend(spec.queryables.iter().map(|q| q.property));
+    let read_error = |e: std::io::Error| LoadError::Read {
+        file: file.clone(),
+        problem: e.kind().to_string(),
+    };
+    let streamed = stream_lines(&path, spec, &wanted).map_err(read_error)?;
+    if streamed.is_none() {
+        phase("not one feature per line: reading whole");
+    }
+    let Features {
+        n,
+        mut parts,
+        digest,
+    } = match streamed {
+        Some(f) => f,
+        None => read_whole(&path, &file, spec, &wanted)?,
+    };
     phase("parsed");
     let feature_error = |i: usize, id: Option<&str>, problem: String| LoadError::Feature {
         file: file.clone(),
@@ -1107,30 +1398,24 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         problem,
     };
     // The first feature that fails to parse; features after it are not looked at.
-    let failed = parts.iter().find_map(|p| p.error.as_ref());
-    let parsed_n = failed.map_or(n, |(i, _)| *i);
+    let failed = parts
+        .iter()
+        .find_map(|p| p.failure().map(|(i, e)| (i, e.clone())));
+    let parsed_n = failed.as_ref().map_or(n, |(i, _)| *i);
 
     // Ids: a table of (hash, position) sorted by hash; equal ids sit together.
-    let owned_ids: HashMap<u32, Box<str>> = parts
-        .iter()
-        .flat_map(|p| p.owned_ids.iter().cloned())
-        .collect();
-    let mut records: Vec<Record> = Vec::with_capacity(parsed_n);
-    for p in &parts {
-        records.extend_from_slice(&p.records);
+    let mut segments = Vec::with_capacity(parts.len());
+    for p in &mut parts {
+        segments.push((
+            std::mem::take(&mut p.segment),
+            std::mem::take(&mut p.stored),
+        ));
         if p.error.is_some() {
             break;
         }
     }
-    let id_of = |i: usize| -> &str {
-        let r = &records[i];
-        if r.id_len == u32::MAX {
-            &owned_ids[&(i as u32)]
-        } else {
-            let at = r.start as usize + r.id_at as usize;
-            &text[at..at + r.id_len as usize]
-        }
-    };
+    let store = Store::build(segments);
+    let id_of = |i: usize| -> &str { store.id(i as u32) };
     let mut ids: Vec<(u64, u32)> = (0..parsed_n)
         .into_par_iter()
         .with_min_len(4096)
@@ -1169,7 +1454,7 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         ));
     }
     if let Some((i, (id, problem))) = failed {
-        return Err(feature_error(*i, id.as_deref(), problem.clone()));
+        return Err(feature_error(i, id.as_deref(), problem.clone()));
     }
 
     let all_points = parts.iter().all(|p| {
@@ -1194,7 +1479,7 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         .collect();
     // Per column: the raw text as the file holds it → its code, and folded text → code. Each
     // distinct raw value is folded once.
-    let mut raw_codes: Vec<HashMap<Cow<str>, u32>> = vec![HashMap::new(); columns.len()];
+    let mut raw_codes: Vec<HashMap<Box<str>, u32>> = vec![HashMap::new(); columns.len()];
     let mut folded_codes: Vec<HashMap<String, u32>> = vec![HashMap::new(); columns.len()];
     let (mut tmin, mut tmax) = (i64::MAX, i64::MIN);
     if all_points {
@@ -1286,10 +1571,8 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
     );
     Ok(Layer {
         spec,
-        text,
-        records,
+        store,
         ids,
-        owned_ids,
         shapes,
         times,
         columns,

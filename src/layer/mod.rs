@@ -5,6 +5,7 @@ mod error;
 mod load;
 pub mod onepass;
 pub mod spec;
+pub mod store;
 
 pub use error::LoadError;
 pub use load::{digest_bytes, digest_file, load_layer};
@@ -13,25 +14,9 @@ pub use spec::{CollectionSpec, MatchKind, Queryable, COLLECTIONS};
 use crate::index::{Rect, SpatialIndex};
 use crate::temporal::Interval;
 use geo::Geometry;
-use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Where a feature's JSON lies in the layer's text: serialized once, copied into every answer.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Record {
-    start: u64,
-    len: u32,
-    /// The `properties` object, relative to `start`.
-    props_at: u32,
-    props_len: u32,
-    /// The id's text (unescaped), relative to `start`; `id_len` is `u32::MAX` for an id the
-    /// text does not hold as is, kept in `Layer::owned_ids`.
-    id_at: u32,
-    id_len: u32,
-}
 
 /// A queryable's values, one per feature, dictionary-coded: `codes[i]` indexes `values` (the
 /// distinct folded texts; array elements joined by U+001F), `u32::MAX` where the feature has
@@ -58,8 +43,8 @@ pub enum Prefetch {
     Bytes,
 }
 
-/// How much of a feature's JSON to announce ahead; the hardware prefetcher follows on.
-const PREFETCH_BYTES: usize = 1024;
+/// How much of a stored feature to announce ahead; the hardware prefetcher follows on.
+const PREFETCH_BYTES: usize = 256;
 
 #[inline(always)]
 fn prefetch_line(p: *const u8) {
@@ -84,12 +69,9 @@ pub struct Extent {
 /// One collection, loaded and indexed.
 pub struct Layer {
     pub spec: &'static CollectionSpec,
-    text: String,
-    records: Vec<Record>,
+    store: store::Store,
     /// `(hash of the id, position)`, sorted: the id lookup table.
     ids: Vec<(u64, u32)>,
-    /// Ids that are not a span of `text` (escaped, or numbers), by position.
-    owned_ids: HashMap<u32, Box<str>>,
     shapes: Shapes,
     times: Option<Vec<Interval>>,
     columns: Vec<Column>,
@@ -107,7 +89,7 @@ impl std::fmt::Debug for Layer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Layer")
             .field("id", &self.spec.id)
-            .field("features", &self.records.len())
+            .field("features", &self.store.len())
             .finish()
     }
 }
@@ -118,11 +100,11 @@ impl Layer {
     }
 
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.store.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.store.is_empty()
     }
 
     pub fn index(&self) -> &SpatialIndex {
@@ -146,46 +128,31 @@ impl Layer {
 
     /// The feature's id.
     pub fn feature_id(&self, idx: u32) -> &str {
-        let r = &self.records[idx as usize];
-        if r.id_len == u32::MAX {
-            &self.owned_ids[&idx]
-        } else {
-            let at = r.start as usize + r.id_at as usize;
-            &self.text[at..at + r.id_len as usize]
-        }
+        self.store.id(idx)
     }
 
-    /// The feature's JSON, as it will be sent.
-    pub fn feature_json(&self, idx: u32) -> &str {
-        let r = &self.records[idx as usize];
-        &self.text[r.start as usize..r.start as usize + r.len as usize]
-    }
-
-    /// The length of the feature's JSON as stored.
+    /// The length of the feature's JSON as written by [`Layer::write_feature`].
     pub fn feature_len(&self, idx: u32) -> usize {
-        self.records[idx as usize].len as usize
+        self.store.json_len(idx)
     }
 
     /// Asks the CPU to start fetching the feature's record (`Stage::Record`), or its first
     /// bytes (`Stage::Bytes`, once the record is likely in cache). A page's features lie
-    /// scattered over the layer's text, so copying them one after the other waits on memory
+    /// scattered over the layer's store, so copying them one after the other waits on memory
     /// for each; announcing them a few features ahead overlaps those waits.
     #[inline]
     pub fn prefetch(&self, idx: u32, stage: Prefetch) {
-        let Some(r) = self.records.get(idx as usize) else {
-            return;
-        };
         match stage {
-            Prefetch::Record => prefetch_line((r as *const Record).cast()),
+            Prefetch::Record => {
+                if let Some(p) = self.store.record_at(idx) {
+                    prefetch_line(p);
+                }
+            }
             Prefetch::Bytes => {
-                let start = r.start as usize;
-                let end = start + (r.len as usize).min(PREFETCH_BYTES);
-                let base = self.text.as_ptr();
-                let mut at = start;
-                while at < end {
-                    // In bounds: `at` lies inside this record's span of the text.
-                    prefetch_line(base.wrapping_add(at));
-                    at += 64;
+                if let Some(p) = self.store.bytes_at(idx) {
+                    for k in (0..PREFETCH_BYTES).step_by(64) {
+                        prefetch_line(p.wrapping_add(k));
+                    }
                 }
             }
         }
@@ -193,37 +160,12 @@ impl Layer {
 
     /// Appends the feature's JSON, adding `distance_m` to its properties when given.
     pub fn write_feature(&self, idx: u32, out: &mut Vec<u8>, distance_m: Option<f64>) {
-        let json = self.feature_json(idx).as_bytes();
-        match distance_m {
-            None => out.extend_from_slice(json),
-            Some(d) => {
-                let r = &self.records[idx as usize];
-                let (at, len) = (r.props_at as usize, r.props_len as usize);
-                out.extend_from_slice(&json[..at]);
-                // Writing to a Vec cannot fail.
-                let _ = write!(out, "{{\"distance_m\":{d:.1}");
-                if len >= 2 && json[at] == b'{' {
-                    let inner = &json[at + 1..at + len];
-                    if inner.iter().any(|b| !b.is_ascii_whitespace() && *b != b'}') {
-                        out.push(b',');
-                    }
-                    out.extend_from_slice(inner);
-                } else {
-                    out.push(b'}');
-                }
-                out.extend_from_slice(&json[at + len..]);
-            }
-        }
+        self.store.write(idx, out, distance_m, None);
     }
 
     /// Appends the feature's JSON with `links` added as its last member.
     pub fn write_feature_with_links(&self, idx: u32, out: &mut Vec<u8>, links: &str) {
-        let json = self.feature_json(idx).as_bytes();
-        let close = json.iter().rposition(|b| *b == b'}').unwrap_or(json.len());
-        out.extend_from_slice(&json[..close]);
-        out.extend_from_slice(b",\"links\":");
-        out.extend_from_slice(links.as_bytes());
-        out.extend_from_slice(&json[close..]);
+        self.store.write(idx, out, None, Some(links));
     }
 
     /// Whether the feature's own geometry (not only its envelope) intersects any of the boxes.

@@ -37,6 +37,17 @@ pub struct Top<'a> {
 
 /// Checks `text` as one JSON object and finds its members; None to leave it to serde_json.
 pub fn feature<'a>(text: &'a str, wanted: &[&str]) -> Option<Top<'a>> {
+    feature_members(text, wanted, &mut Vec::new())
+}
+
+/// [`feature`], also listing where each member of `properties` lies in `text` (from its key's
+/// opening quote to the end of its value), in order, into `members` (cleared first).
+pub fn feature_members<'a>(
+    text: &'a str,
+    wanted: &[&str],
+    members: &mut Vec<(usize, usize)>,
+) -> Option<Top<'a>> {
+    members.clear();
     let t = text.as_bytes();
     let s = Scan { text, t };
     let mut i = s.ws(0);
@@ -70,7 +81,7 @@ pub fn feature<'a>(text: &'a str, wanted: &[&str]) -> Option<Top<'a>> {
             _ => None,
         };
         let end = if slot == Some(3) && t.get(v) == Some(&b'{') {
-            s.object(v, 1, Some((wanted, &mut top.picked)))?
+            s.object(v, 1, Some((wanted, &mut top.picked, &mut *members)))?
         } else {
             s.value(v, 1)?
         };
@@ -227,12 +238,14 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// An object at `t[i]`; with `pick`, the values of the wanted members go to their slots.
+    /// An object at `t[i]`; with `pick`, the values of the wanted members go to their slots
+    /// and every member's span to the list.
+    #[allow(clippy::type_complexity)]
     fn object(
         &self,
         i: usize,
         depth: usize,
-        mut pick: Option<(&[&str], &mut Vec<Option<&'a str>>)>,
+        mut pick: Option<(&[&str], &mut Vec<Option<&'a str>>, &mut Vec<(usize, usize)>)>,
     ) -> Option<usize> {
         if depth > MAX_DEPTH {
             return None;
@@ -243,6 +256,7 @@ impl<'a> Scan<'a> {
             return Some(i + 1);
         }
         loop {
+            let from = i;
             let (key, after) = self.key(i)?;
             i = self.ws(after);
             if t.get(i) != Some(&b':') {
@@ -250,7 +264,8 @@ impl<'a> Scan<'a> {
             }
             let v = self.ws(i + 1);
             let end = self.value(v, depth)?;
-            if let Some((wanted, slots)) = pick.as_mut() {
+            if let Some((wanted, slots, spans)) = pick.as_mut() {
+                spans.push((from, end));
                 // A property may be wanted twice (required and a queryable): both slots.
                 for (slot, w) in slots.iter_mut().zip(wanted.iter()) {
                     let w = w.as_bytes();

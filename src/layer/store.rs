@@ -1,0 +1,697 @@
+//! Features' JSON, kept compact and ready to copy into answers.
+//!
+//! A layer's features repeat most of their properties: the same department, the same event
+//! type, the same date for hundreds of incidents. Keeping each feature's text as the file
+//! held it costs the file's size in memory; here each top-level member of `properties`
+//! (`"department":"Ouest"`) is kept once per [`Segment`] and a feature refers to it by
+//! number. What is unique to a feature (its geometry, its id) stays inline. Answers are
+//! written by copying pieces, never by re-encoding JSON.
+//!
+//! A feature is stored as
+//! `id | prefix | n | member * n | suffix`, where `prefix` is the feature's text up to and
+//! including the `{` of its properties, `suffix` the text from their closing `}` on, and each
+//! member or suffix is a piece: a varint `2k` for entry `k` of the segment's dictionary, or
+//! `2len+1` followed by `len` bytes inline.
+//!
+//! ```
+//! use kat::layer::store::SegmentBuilder;
+//! let text = r#"{"id":"a","properties":{"x":1,"y":"z"},"type":"Feature"}"#;
+//! let mut b = SegmentBuilder::default();
+//! let (at, len) = b.push("a", &text[..24], [&text[24..29], &text[30..37]], &text[37..]);
+//! let seg = b.finish();
+//! let mut out = Vec::new();
+//! seg.write(at, &mut out, Some(12.34), None);
+//! assert_eq!(
+//!     String::from_utf8(out).unwrap(),
+//!     r#"{"id":"a","properties":{"distance_m":12.3,"x":1,"y":"z"},"type":"Feature"}"#
+//! );
+//! assert_eq!(len as usize, text.len());
+//! assert_eq!(seg.id(at), "a");
+//! ```
+
+use std::collections::HashMap;
+use std::io::Write;
+
+/// Members longer than this are kept inline: long texts (a summary, a URL) rarely repeat.
+const INTERN_MAX: usize = 160;
+
+/// Members past this place in a feature are not remembered from one feature to the next; the
+/// suffix is remembered at this place.
+const MEMO_PLACES: usize = 64;
+
+/// Features stored together, with the dictionary of the members they share.
+#[derive(Debug, Default)]
+pub struct Segment {
+    bytes: Vec<u8>,
+    dict: Dict,
+}
+
+/// Members kept once: entry `k` is `text[ends[k]..ends[k + 1]]`.
+#[derive(Debug, Default)]
+struct Dict {
+    text: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl Dict {
+    #[inline]
+    fn entry(&self, k: usize) -> &[u8] {
+        &self.text[self.ends[k] as usize..self.ends[k + 1] as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len().saturating_sub(1)
+    }
+}
+
+/// A segment's bytes read with a dictionary: its own, or the layer's.
+#[derive(Clone, Copy)]
+struct View<'s> {
+    bytes: &'s [u8],
+    dict: &'s Dict,
+}
+
+/// Bytes readable past the end of a segment's pieces.
+const PAD: usize = 64;
+
+/// `len` bytes at `start` of `base`, one of a segment's (padded) vectors.
+struct Piece<'s> {
+    base: &'s [u8],
+    start: usize,
+    len: usize,
+}
+
+impl Piece<'_> {
+    fn bytes(&self) -> &[u8] {
+        &self.base[self.start..self.start + self.len]
+    }
+}
+
+/// Appends a piece. Most are a few dozen bytes, where a call to memcpy costs more than the
+/// copy: those are copied as a fixed 32 or 64 bytes (over-reading into the segment's padding,
+/// over-writing spare capacity that the length then leaves out).
+#[inline(always)]
+fn append(out: &mut Vec<u8>, p: Piece) {
+    let Piece { base, start, len } = p;
+    let old = out.len();
+    if out.capacity() - old < PAD + len {
+        out.reserve(PAD + len);
+    }
+    let fixed = |n: usize| len <= n && start + n <= base.len();
+    if fixed(32) {
+        // SAFETY: `base[start..start + 32]` is in bounds (checked above), the spare capacity
+        // holds at least PAD >= 32 bytes (reserved above), and the two do not overlap (`out`
+        // is not one of a segment's vectors). The length grows only by the `len` bytes
+        // copied from the piece itself, all initialized.
+        unsafe {
+            std::ptr::copy_nonoverlapping(base.as_ptr().add(start), out.as_mut_ptr().add(old), 32);
+            out.set_len(old + len);
+        }
+    } else if fixed(64) {
+        // SAFETY: as above, with 64 = PAD bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(base.as_ptr().add(start), out.as_mut_ptr().add(old), 64);
+            out.set_len(old + len);
+        }
+    } else {
+        out.extend_from_slice(&base[start..start + len]);
+    }
+}
+
+/// Identity hashing for keys that are already hashes.
+#[derive(Default, Clone, Copy)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys are hashed");
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Builds a [`Segment`] one feature at a time.
+#[derive(Default)]
+pub struct SegmentBuilder {
+    seg: Segment,
+    /// Hash of a member's text → its dictionary entry. A member whose hash is taken by
+    /// different text is kept inline (rare, and still correct).
+    entries: HashMap<u64, u32, std::hash::BuildHasherDefault<Prehashed>>,
+    /// The entry the previous feature had at each member's place: many members (a null
+    /// field, a constant) repeat there, and comparing with one entry is cheaper than hashing.
+    last: Vec<u32>,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[inline]
+fn varint(b: &[u8], at: &mut usize) -> usize {
+    let mut v = 0usize;
+    let mut shift = 0;
+    loop {
+        let x = b[*at];
+        *at += 1;
+        v |= usize::from(x & 0x7F) << shift;
+        if x < 0x80 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+/// `a == b`, inlined: the members compared are short, where a call to memcmp costs more
+/// than the comparison.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (p, q) in (&mut x).zip(&mut y) {
+        if p != q {
+            return false;
+        }
+    }
+    x.remainder() == y.remainder()
+}
+
+/// A hash of a member from its length and three of its words (first, middle, last): cheap,
+/// and enough to tell apart the members of one segment; members it confuses are compared
+/// anyway, and the loser is kept inline.
+#[inline]
+fn hash(b: &[u8]) -> u64 {
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        let end = (at + 8).min(b.len());
+        w[..end - at].copy_from_slice(&b[at..end]);
+        u64::from_le_bytes(w)
+    };
+    let n = b.len();
+    let (first, mid, last) = if n >= 8 {
+        (word(0), word(n / 2 - 4), word(n - 8))
+    } else {
+        (word(0), 0, 0)
+    };
+    let h = (first ^ (n as u64).rotate_left(56)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ mid.wrapping_mul(0xBF58_476D_1CE4_E5B9)
+        ^ last.rotate_left(23).wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^ (h >> 29)
+}
+
+impl SegmentBuilder {
+    fn piece(&mut self, text: &[u8], share: bool, place: usize) {
+        if share && text.len() <= INTERN_MAX {
+            let seg = &mut self.seg;
+            if let Some(&k) = self.last.get(place) {
+                if k != u32::MAX && same(seg.dict.entry(k as usize), text) {
+                    put_varint(&mut seg.bytes, u64::from(k) << 1);
+                    return;
+                }
+            }
+            if seg.dict.ends.is_empty() {
+                seg.dict.ends.push(0);
+            }
+            let next = seg.dict.len() as u32;
+            let k = *self.entries.entry(hash(text)).or_insert_with(|| {
+                seg.dict.text.extend_from_slice(text);
+                seg.dict.ends.push(seg.dict.text.len() as u32);
+                next
+            });
+            if same(seg.dict.entry(k as usize), text) {
+                put_varint(&mut seg.bytes, u64::from(k) << 1);
+                if place <= MEMO_PLACES {
+                    if place >= self.last.len() {
+                        self.last.resize(place + 1, u32::MAX);
+                    }
+                    self.last[place] = k;
+                }
+                return;
+            }
+        }
+        put_varint(&mut self.seg.bytes, ((text.len() as u64) << 1) | 1);
+        self.seg.bytes.extend_from_slice(text);
+    }
+
+    /// Adds a feature: its id, its text up to and including the `{` of its properties, the
+    /// properties' members and the rest of its text from their `}` on. Returns where it is
+    /// and the length of its JSON.
+    pub fn push<'m>(
+        &mut self,
+        id: &str,
+        prefix: &str,
+        members: impl IntoIterator<Item = &'m str>,
+        suffix: &str,
+    ) -> (u32, u32) {
+        self.push_with(id, prefix, members, suffix, true)
+    }
+
+    /// [`push`](Self::push), with members kept inline when `share` is false (a single
+    /// member that is really several, say).
+    pub fn push_with<'m>(
+        &mut self,
+        id: &str,
+        prefix: &str,
+        members: impl IntoIterator<Item = &'m str>,
+        suffix: &str,
+        share: bool,
+    ) -> (u32, u32) {
+        let at = self.seg.bytes.len() as u32;
+        put_varint(&mut self.seg.bytes, id.len() as u64);
+        self.seg.bytes.extend_from_slice(id.as_bytes());
+        put_varint(&mut self.seg.bytes, prefix.len() as u64);
+        self.seg.bytes.extend_from_slice(prefix.as_bytes());
+        // The count goes before the members: reserve one byte and widen it only when needed.
+        let count_at = self.seg.bytes.len();
+        self.seg.bytes.push(0);
+        let mut n = 0u64;
+        let mut len = prefix.len() + suffix.len();
+        for m in members {
+            self.piece(m.as_bytes(), share, (n as usize).min(MEMO_PLACES + 1));
+            len += m.len() + usize::from(n > 0);
+            n += 1;
+        }
+        if n >= 0x80 {
+            let mut count = Vec::new();
+            put_varint(&mut count, n);
+            self.seg
+                .bytes
+                .splice(count_at..count_at + 1, count.iter().copied());
+        } else {
+            self.seg.bytes[count_at] = n as u8;
+        }
+        self.piece(suffix.as_bytes(), suffix.len() <= 64, MEMO_PLACES);
+        (at, len as u32)
+    }
+
+    pub fn finish(mut self) -> Segment {
+        // Readable bytes past every piece, for the fixed-size copies of [`append`].
+        self.seg.bytes.extend_from_slice(&[0; PAD]);
+        self.seg.dict.text.extend_from_slice(&[0; PAD]);
+        self.seg.bytes.shrink_to_fit();
+        self.seg.dict.text.shrink_to_fit();
+        self.seg.dict.ends.shrink_to_fit();
+        self.seg
+    }
+}
+
+impl<'s> View<'s> {
+    #[inline]
+    fn piece(&self, at: &mut usize) -> Piece<'s> {
+        let v = varint(self.bytes, at);
+        if v & 1 == 0 {
+            let k = v >> 1;
+            let ends = &self.dict.ends;
+            let (start, end) = (ends[k] as usize, ends[k + 1] as usize);
+            Piece {
+                base: &self.dict.text,
+                start,
+                len: end - start,
+            }
+        } else {
+            let start = *at;
+            *at += v >> 1;
+            Piece {
+                base: self.bytes,
+                start,
+                len: v >> 1,
+            }
+        }
+    }
+
+    /// The id of the feature stored at `at`.
+    fn id(&self, at: u32) -> &'s str {
+        let mut i = at as usize;
+        let n = varint(self.bytes, &mut i);
+        // Stored from a &str; a slice of it that fails here would be a bug, not input.
+        std::str::from_utf8(&self.bytes[i..i + n]).unwrap_or_default()
+    }
+
+    /// Writes the feature stored at `at`: with `distance_m` as the first of its properties,
+    /// and `links` as its last member, when given.
+    fn write(&self, at: u32, out: &mut Vec<u8>, distance_m: Option<f64>, links: Option<&str>) {
+        let b = self.bytes;
+        let mut i = at as usize;
+        let id_len = varint(b, &mut i);
+        i += id_len;
+        let prefix_len = varint(b, &mut i);
+        append(
+            out,
+            Piece {
+                base: b,
+                start: i,
+                len: prefix_len,
+            },
+        );
+        i += prefix_len;
+        let mut comma = false;
+        if let Some(d) = distance_m {
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "\"distance_m\":{d:.1}");
+            comma = true;
+        }
+        let n = varint(b, &mut i);
+        for _ in 0..n {
+            if comma {
+                out.push(b',');
+            }
+            append(out, self.piece(&mut i));
+            comma = true;
+        }
+        let suffix = self.piece(&mut i);
+        match links {
+            None => append(out, suffix),
+            Some(links) => {
+                let suffix = suffix.bytes();
+                let close = suffix
+                    .iter()
+                    .rposition(|c| *c == b'}')
+                    .unwrap_or(suffix.len());
+                out.extend_from_slice(&suffix[..close]);
+                out.extend_from_slice(b",\"links\":");
+                out.extend_from_slice(links.as_bytes());
+                out.extend_from_slice(&suffix[close..]);
+            }
+        }
+    }
+}
+
+impl Segment {
+    fn view(&self) -> View<'_> {
+        View {
+            bytes: &self.bytes,
+            dict: &self.dict,
+        }
+    }
+
+    /// The id of the feature stored at `at`.
+    pub fn id(&self, at: u32) -> &str {
+        self.view().id(at)
+    }
+
+    /// Writes the feature stored at `at`: with `distance_m` as the first of its properties,
+    /// and `links` as its last member, when given.
+    pub fn write(&self, at: u32, out: &mut Vec<u8>, distance_m: Option<f64>, links: Option<&str>) {
+        self.view().write(at, out, distance_m, links);
+    }
+}
+
+/// Where a feature is stored, and the length of its JSON.
+#[derive(Debug, Clone, Copy)]
+struct Rec {
+    seg: u32,
+    at: u32,
+    len: u32,
+}
+
+/// Every feature of a layer, addressed by position: the segments' bytes, read with one
+/// dictionary for the whole layer. A page of features lies scattered over the segments;
+/// with one dictionary, the members they share stay in cache from one feature to the next.
+#[derive(Debug, Default)]
+pub struct Store {
+    segments: Vec<Vec<u8>>,
+    dict: Dict,
+    recs: Vec<Rec>,
+}
+
+impl Store {
+    /// Joins segments, each with where its features are (as [`SegmentBuilder::push`] said),
+    /// into one store: their dictionaries are merged and their bytes rewritten to refer to
+    /// the merged one, on every core.
+    pub fn build(parts: Vec<(Segment, Vec<(u32, u32)>)>) -> Store {
+        use rayon::prelude::*;
+        let mut dict = Dict {
+            text: Vec::new(),
+            ends: vec![0],
+        };
+        let mut entries: HashMap<u64, u32, std::hash::BuildHasherDefault<Prehashed>> =
+            HashMap::default();
+        // Per segment, its entries' numbers in the merged dictionary (u32::MAX: inline, for
+        // the rare entry whose hash another entry holds).
+        let remaps: Vec<Vec<u32>> = parts
+            .iter()
+            .map(|(seg, _)| {
+                (0..seg.dict.len())
+                    .map(|k| {
+                        let text = seg.dict.entry(k);
+                        let next = dict.len() as u32;
+                        let g = *entries.entry(hash(text)).or_insert_with(|| {
+                            dict.text.extend_from_slice(text);
+                            dict.ends.push(dict.text.len() as u32);
+                            next
+                        });
+                        if same(dict.entry(g as usize), text) {
+                            g
+                        } else {
+                            u32::MAX
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        dict.text.extend_from_slice(&[0; PAD]);
+        dict.text.shrink_to_fit();
+        dict.ends.shrink_to_fit();
+        let rewritten: Vec<Located> = parts
+            .into_par_iter()
+            .zip(remaps)
+            .map(|((seg, stored), remap)| rewrite(&seg, &stored, &remap))
+            .collect();
+        let n = rewritten.iter().map(|(_, s)| s.len()).sum();
+        let mut store = Store {
+            segments: Vec::with_capacity(rewritten.len()),
+            dict,
+            recs: Vec::with_capacity(n),
+        };
+        for (bytes, stored) in rewritten {
+            let seg = store.segments.len() as u32;
+            store.segments.push(bytes);
+            store.recs.extend(stored.iter().map(|(at, len)| Rec {
+                seg,
+                at: *at,
+                len: *len,
+            }));
+        }
+        store
+    }
+
+    #[inline]
+    fn view(&self, r: &Rec) -> View<'_> {
+        View {
+            bytes: &self.segments[r.seg as usize],
+            dict: &self.dict,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// The id of feature `idx`.
+    pub fn id(&self, idx: u32) -> &str {
+        let r = &self.recs[idx as usize];
+        self.view(r).id(r.at)
+    }
+
+    /// The length of feature `idx`'s JSON.
+    pub fn json_len(&self, idx: u32) -> usize {
+        self.recs[idx as usize].len as usize
+    }
+
+    /// Writes feature `idx` (see [`Segment::write`]).
+    #[inline]
+    pub fn write(&self, idx: u32, out: &mut Vec<u8>, distance_m: Option<f64>, links: Option<&str>) {
+        let r = &self.recs[idx as usize];
+        self.view(r).write(r.at, out, distance_m, links);
+    }
+
+    /// The address of feature `idx`'s record, for prefetching.
+    pub fn record_at(&self, idx: u32) -> Option<*const u8> {
+        self.recs
+            .get(idx as usize)
+            .map(|r| (r as *const Rec).cast())
+    }
+
+    /// The address of feature `idx`'s bytes, for prefetching.
+    pub fn bytes_at(&self, idx: u32) -> Option<*const u8> {
+        let r = self.recs.get(idx as usize)?;
+        let seg = self.segments.get(r.seg as usize)?;
+        Some(seg.as_ptr().wrapping_add(r.at as usize))
+    }
+
+    /// Bytes held.
+    pub fn size(&self) -> usize {
+        self.segments.iter().map(Vec::len).sum::<usize>()
+            + self.dict.text.len()
+            + 4 * self.dict.ends.len()
+            + self.recs.len() * std::mem::size_of::<Rec>()
+    }
+}
+
+/// A segment's bytes and where each of its features is in them (offset, JSON length).
+type Located = (Vec<u8>, Vec<(u32, u32)>);
+
+/// A segment's bytes with its dictionary's numbers replaced by `remap`'s, and where each
+/// feature now is.
+fn rewrite(seg: &Segment, stored: &[(u32, u32)], remap: &[u32]) -> Located {
+    let b = &seg.bytes;
+    let mut out = Vec::with_capacity(b.len());
+    let mut moved = Vec::with_capacity(stored.len());
+    let copy = |out: &mut Vec<u8>, i: &mut usize| {
+        let n = varint(b, i);
+        put_varint(out, n as u64);
+        out.extend_from_slice(&b[*i..*i + n]);
+        *i += n;
+    };
+    let piece = |out: &mut Vec<u8>, i: &mut usize| {
+        let v = varint(b, i);
+        if v & 1 == 1 {
+            put_varint(out, v as u64);
+            out.extend_from_slice(&b[*i..*i + (v >> 1)]);
+            *i += v >> 1;
+        } else {
+            match remap[v >> 1] {
+                u32::MAX => {
+                    let text = seg.dict.entry(v >> 1);
+                    put_varint(out, ((text.len() as u64) << 1) | 1);
+                    out.extend_from_slice(text);
+                }
+                g => put_varint(out, u64::from(g) << 1),
+            }
+        }
+    };
+    for (at, len) in stored {
+        moved.push((out.len() as u32, *len));
+        let mut i = *at as usize;
+        copy(&mut out, &mut i); // id
+        copy(&mut out, &mut i); // prefix
+        let n = varint(b, &mut i);
+        put_varint(&mut out, n as u64);
+        for _ in 0..=n {
+            piece(&mut out, &mut i); // members, then the suffix
+        }
+    }
+    out.extend_from_slice(&[0; PAD]);
+    out.shrink_to_fit();
+    (out, moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(seg: &Segment, at: u32, d: Option<f64>, links: Option<&str>) -> String {
+        let mut out = Vec::new();
+        seg.write(at, &mut out, d, links);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn features_come_back_as_they_went_in_and_repeated_members_are_kept_once() {
+        let mut b = SegmentBuilder::default();
+        let mut at = Vec::new();
+        for k in 0..100 {
+            let id = format!("f{k}");
+            let prefix = format!(r#"{{"id":"{id}","geometry":null,"properties":{{"#);
+            let fat = format!(r#""fatalities":{}"#, k % 3);
+            let members = [r#""department":"Ouest""#, fat.as_str()];
+            at.push((
+                b.push(&id, &prefix, members, r#"},"type":"Feature"}"#),
+                format!(
+                    r#"{prefix}{},{}}},"type":"Feature"}}"#,
+                    members[0], members[1]
+                ),
+            ));
+        }
+        let seg = b.finish();
+        assert_eq!(seg.dict.len(), 5, "Ouest, three counts and the suffix");
+        for (k, ((a, len), want)) in at.iter().enumerate() {
+            assert_eq!(written(&seg, *a, None, None), *want);
+            assert_eq!(*len as usize, want.len());
+            assert_eq!(seg.id(*a), format!("f{k}"));
+        }
+    }
+
+    #[test]
+    fn distance_and_links_are_inserted_as_valid_json_even_with_no_properties() {
+        let mut b = SegmentBuilder::default();
+        let (a, _) = b.push("x", r#"{"type":"Feature","properties":{"#, [], "}}");
+        let seg = b.finish();
+        assert_eq!(
+            written(&seg, a, Some(5.0), Some("[]")),
+            r#"{"type":"Feature","properties":{"distance_m":5.0},"links":[]}"#
+        );
+        assert_eq!(
+            written(&seg, a, None, None),
+            r#"{"type":"Feature","properties":{}}"#
+        );
+    }
+
+    #[test]
+    fn a_store_of_several_segments_writes_what_each_segment_wrote() {
+        let mut parts = Vec::new();
+        let mut want = Vec::new();
+        for s in 0..3 {
+            let mut b = SegmentBuilder::default();
+            let mut stored = Vec::new();
+            for k in 0..50 {
+                let id = format!("s{s}-{k}");
+                let shared = format!(r#""n":{}"#, k % 7);
+                let own = format!(r#""only_here":"{s}""#);
+                let prefix = format!(r#"{{"id":"{id}","properties":{{"#);
+                stored.push(b.push(&id, &prefix, [shared.as_str(), own.as_str()], "}}"));
+            }
+            let seg = b.finish();
+            for (at, _) in &stored {
+                let mut out = Vec::new();
+                seg.write(*at, &mut out, None, None);
+                want.push((seg.id(*at).to_string(), out));
+            }
+            parts.push((seg, stored));
+        }
+        let store = Store::build(parts);
+        // The three segments share "n":0..6 and the suffix: one entry each.
+        assert_eq!(store.dict.len(), 7 + 3 + 1);
+        assert_eq!(store.len(), want.len());
+        for (i, (id, json)) in want.iter().enumerate() {
+            let mut out = Vec::new();
+            store.write(i as u32, &mut out, None, None);
+            assert_eq!(&out, json);
+            assert_eq!(store.json_len(i as u32), json.len());
+            assert_eq!(store.id(i as u32), id);
+        }
+    }
+
+    #[test]
+    fn long_members_and_many_members_round_trip() {
+        let long = format!(r#""summary":"{}""#, "é".repeat(300));
+        let many: Vec<String> = (0..300).map(|k| format!(r#""p{k}":{k}"#)).collect();
+        let mut members: Vec<&str> = many.iter().map(String::as_str).collect();
+        members.push(&long);
+        let mut b = SegmentBuilder::default();
+        let (a, len) = b.push("ü", "{\"properties\":{", members.iter().copied(), "}}");
+        let (a2, _) = b.push_with("2", "{\"properties\":{", [r#""a":1, "b":2"#], "}}", false);
+        let seg = b.finish();
+        let want = format!("{{\"properties\":{{{}}}}}", members.join(","));
+        assert_eq!(written(&seg, a, None, None), want);
+        assert_eq!(len as usize, want.len());
+        assert_eq!(seg.id(a), "ü");
+        assert_eq!(
+            written(&seg, a2, None, None),
+            r#"{"properties":{"a":1, "b":2}}"#
+        );
+    }
+}
