@@ -322,27 +322,47 @@ fn in_extent(r: &geo::Rect<f64>) -> bool {
     let [x0, y0, x1, y1] = HAITI_EXTENT;
     r.min().x >= x0 && r.max().x <= x1 && r.min().y >= y0 && r.max().y <= y1
 }
+/// The numbers of a point written as Kat and most tools write one,
+/// `{"coordinates":[x,y],"type":"Point"}` or `{"type":"Point","coordinates":[x,y]}`, read
+/// without serde (the text is valid JSON already: only its shape is checked here). None for
+/// any other shape.
+fn compact_point(raw: &str) -> Option<(f64, f64)> {
+    let inner = raw
+        .strip_prefix("{\"coordinates\":[")
+        .and_then(|r| r.strip_suffix("],\"type\":\"Point\"}"))
+        .or_else(|| {
+            raw.strip_prefix("{\"type\":\"Point\",\"coordinates\":[")
+                .and_then(|r| r.strip_suffix("]}"))
+        })?;
+    let (x, y) = inner.split_once(',')?;
+    Some((x.parse().ok()?, y.parse().ok()?))
+}
+
 fn parse_geometry(raw: Option<&str>) -> Result<Geom, String> {
     let Some(raw) = raw.filter(|r| *r != "null") else {
         return Ok(Geom::None);
     };
-    if let Ok(p) = serde_json::from_str::<PointGeometry>(raw) {
-        if p.kind == "Point" {
+    let point = compact_point(raw).map(Ok).or_else(|| {
+        let p = serde_json::from_str::<PointGeometry>(raw).ok()?;
+        (p.kind == "Point").then(|| {
             if p.coordinates.n < 2 || p.coordinates.n > 3 {
-                return Err("a Point needs 2 or 3 coordinates".into());
+                return Err("a Point needs 2 or 3 coordinates".to_string());
             }
-            let (x, y) = (p.coordinates.v[0], p.coordinates.v[1]);
-            if !x.is_finite() || !y.is_finite() {
-                return Err("the Point's coordinates are not finite numbers".into());
-            }
-            let r = geo::Rect::new(geo::coord! {x: x, y: y}, geo::coord! {x: x, y: y});
-            if !in_extent(&r) {
-                return Err(format!(
-                    "the Point [{x}, {y}] lies outside Haiti's extent {HAITI_EXTENT:?} (are longitude and latitude swapped?)"
-                ));
-            }
-            return Ok(Geom::Point([x, y]));
+            Ok((p.coordinates.v[0], p.coordinates.v[1]))
+        })
+    });
+    if let Some(point) = point {
+        let (x, y) = point?;
+        if !x.is_finite() || !y.is_finite() {
+            return Err("the Point's coordinates are not finite numbers".into());
         }
+        let r = geo::Rect::new(geo::coord! {x: x, y: y}, geo::coord! {x: x, y: y});
+        if !in_extent(&r) {
+            return Err(format!(
+                "the Point [{x}, {y}] lies outside Haiti's extent {HAITI_EXTENT:?} (are longitude and latitude swapped?)"
+            ));
+        }
+        return Ok(Geom::Point([x, y]));
     }
     let g: geojson::Geometry =
         serde_json::from_str(raw).map_err(|e| format!("invalid GeoJSON geometry: {e}"))?;

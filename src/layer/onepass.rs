@@ -179,18 +179,30 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// A member name without escapes (its bytes), and the position after it.
+    /// A member name without escapes (its bytes), and the position after it. In a name
+    /// without escapes the first special byte is the closing quote: one scan decides both.
     #[inline]
     fn key(&self, i: usize) -> Option<(&'a [u8], usize)> {
-        if self.t.get(i) != Some(&b'"') {
+        let t = self.t;
+        if t.get(i) != Some(&b'"') {
             return None;
         }
-        let end = self.string(i)?;
-        let key = &self.t[i + 1..end - 1];
-        if key.contains(&b'\\') {
-            return None;
+        let mut j = i + 1;
+        while let Some(word) = t.get(j..j + 8) {
+            let m = special(u64::from_le_bytes(word.try_into().ok()?));
+            if m != 0 {
+                j += (m.trailing_zeros() / 8) as usize;
+                break;
+            }
+            j += 8;
         }
-        Some((key, end))
+        loop {
+            match *t.get(j)? {
+                b'"' => return Some((&t[i + 1..j], j + 1)),
+                b'\\' | 0..=0x1F => return None,
+                _ => j += 1,
+            }
+        }
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
