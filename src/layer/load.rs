@@ -824,29 +824,56 @@ fn split_lines(text: &str, open: usize) -> Option<(Vec<(usize, usize)>, usize)> 
     let mut spans = Vec::with_capacity(t.len() / 512);
     loop {
         let end = memchr::memchr(b'\n', &t[at..]).map_or(t.len(), |k| at + k);
-        let (mut s, mut e) = (at, end);
-        while s < e && is_ws(t[s]) {
-            s += 1;
-        }
-        while e > s && is_ws(t[e - 1]) {
-            e -= 1;
-        }
-        if e > s && t[e - 1] == b',' {
-            e -= 1;
-            while e > s && is_ws(t[e - 1]) {
-                e -= 1;
-            }
-        }
-        match t.get(s) {
-            _ if s == e => {}
-            Some(b'{') if t[e - 1] == b'}' => spans.push((s, e)),
-            Some(b']') => return Some((spans, s)),
-            _ => return None,
+        match line(t, at, end) {
+            // A comma alone on its line is the gaps' check to judge.
+            Line::Blank { .. } => {}
+            Line::Feature { span, .. } => spans.push(span),
+            Line::Other(s) if t[s] == b']' => return Some((spans, s)),
+            Line::Other(_) => return None,
         }
         if end >= t.len() {
             return None;
         }
         at = end + 1;
+    }
+}
+
+/// A line of a file with one feature per line, trimmed of JSON whitespace.
+enum Line {
+    /// Nothing, or only a comma.
+    Blank { comma: bool },
+    /// `{` ... `}`, and whether a comma follows it on the line.
+    Feature { span: (usize, usize), comma: bool },
+    /// Anything else, starting at this byte.
+    Other(usize),
+}
+
+/// What `t[from..to]` (one line) holds.
+fn line(t: &[u8], from: usize, to: usize) -> Line {
+    let is_ws = |b: u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
+    let (mut s, mut e) = (from, to);
+    while s < e && is_ws(t[s]) {
+        s += 1;
+    }
+    while e > s && is_ws(t[e - 1]) {
+        e -= 1;
+    }
+    let comma = e > s && t[e - 1] == b',';
+    if comma {
+        e -= 1;
+        while e > s && is_ws(t[e - 1]) {
+            e -= 1;
+        }
+    }
+    if s == e {
+        Line::Blank { comma }
+    } else if t[s] == b'{' && t[e - 1] == b'}' {
+        Line::Feature {
+            span: (s, e),
+            comma,
+        }
+    } else {
+        Line::Other(s)
     }
 }
 
@@ -1236,29 +1263,19 @@ fn stream_lines(
         let mut at = 0;
         while at < t.len() {
             let end = memchr::memchr(b'\n', &t[at..]).map_or(t.len(), |q| at + q);
-            let (mut s, mut e) = (at, end);
-            while s < e && is_ws(&t[s]) {
-                s += 1;
-            }
-            while e > s && is_ws(&t[e - 1]) {
-                e -= 1;
-            }
-            let comma = e > s && t[e - 1] == b',';
-            if comma {
-                e -= 1;
-                while e > s && is_ws(&t[e - 1]) {
-                    e -= 1;
+            match line(t, at, end) {
+                Line::Blank { comma: false } => {}
+                Line::Feature { span, comma } => {
+                    spans.push(span);
+                    block.lines += 1;
+                    block.bare += usize::from(!comma);
+                    block.last_bare = !comma;
                 }
-            }
-            if s < e || comma {
-                if !(t[s] == b'{' && t[e - 1] == b'}' && s + 1 < e) {
+                // A stray comma or anything else: the whole read decides.
+                Line::Blank { comma: true } | Line::Other(_) => {
                     block.lines_ok = false;
                     return Ok(block);
                 }
-                spans.push((s, e));
-                block.lines += 1;
-                block.bare += usize::from(!comma);
-                block.last_bare = !comma;
             }
             at = end + 1;
         }
