@@ -1452,6 +1452,7 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         }
     }
     let store = Store::build(segments);
+    tracing::debug!(layer = spec.id, bytes = store.size(), "stored");
     let id_of = |i: usize| -> &str { store.id(i as u32) };
     let mut ids: Vec<(u64, u32)> = (0..parsed_n)
         .into_par_iter()
