@@ -91,16 +91,30 @@ measure() { # name url prefix
 wait_for() { for _ in $(seq 1 600); do curl -sf -o /dev/null "$1" && return 0; sleep 0.2; done; return 1; }
 
 # --- Kat -----------------------------------------------------------------------------------
-start=$(date +%s.%N)
-./target/release/kat serve --bind 127.0.0.1:$KAT_PORT --data "$DATA" --no-watch 2>"$OUT/kat.log" &
-KAT=$!
+# First start: the layer is read from its GeoJSON, then written to the cache in the
+# background (<data>/.kat-cache). Second start: read back from the cache. Both are reported;
+# the queries run against the second.
+kat_start() { # log file; sets KAT, ready, load_ms, all_ms
+  local start
+  start=$(date +%s.%N)
+  KAT_LOG=info ./target/release/kat serve --bind 127.0.0.1:$KAT_PORT --data "$DATA" --no-watch 2>"$1" &
+  KAT=$!
+  wait_for "http://127.0.0.1:$KAT_PORT/health"
+  ready=$(python3 -c "print(round($(date +%s.%N) - $start, 2))")
+  load_ms=$(sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -o 'layer loaded[a-z ]* layer="incidents" features=[0-9]* ms=[0-9]*' | grep -o 'ms=[0-9]*' | cut -d= -f2)
+  all_ms=$(sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -o 'data loaded ms=[0-9]*' | grep -o '[0-9]*$')
+}
+rm -rf "$DATA/.kat-cache"
 PYG=
+kat_start "$OUT/kat-first.log"
 trap 'kill $KAT $PYG 2>/dev/null || true' EXIT
-wait_for "http://127.0.0.1:$KAT_PORT/health"
-ready=$(python3 -c "print(round($(date +%s.%N) - $start, 2))")
-load_ms=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/kat.log" | grep -o 'layer="incidents" features=[0-9]* ms=[0-9]*' | grep -o 'ms=[0-9]*' | cut -d= -f2)
+for _ in $(seq 1 600); do grep -q 'cache written\|cache not written' "$OUT/kat-first.log" && break; sleep 0.2; done
+first_ready=$ready first_load_ms=$load_ms first_all_ms=$all_ms
+first_peak_kb=$(grep VmHWM /proc/$KAT/status | awk '{print $2}')
+cache_mb=$(du -m "$DATA/.kat-cache/incidents.bin" 2>/dev/null | cut -f1 || echo "-")
+kill $KAT; wait $KAT 2>/dev/null || true
+kat_start "$OUT/kat.log"
 peak_kb=$(grep VmHWM /proc/$KAT/status | awk '{print $2}')
-all_ms=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/kat.log" | grep -o 'data loaded ms=[0-9]*' | grep -o '[0-9]*$')
 declare -A KATR
 for q in small_bbox page_1000 large_boxes near_10; do
   KATR[$q]=$(measure $q "http://127.0.0.1:$KAT_PORT" "/collections/incidents/items?")
@@ -191,7 +205,12 @@ row() { # label kat minimal pyg
   row "large boxes (country, 1.2–2°), limit 100" "${KATR[large_boxes]}" "${MINR[large_boxes]}" "${PYR[large_boxes]:-}"
   row "near + limit 10" "${KATR[near_10]}" "" ""
   echo
-  echo "Kat load and index of $N incidents ($(du -m "$DATA/incidents.geojson" | cut -f1) MB file): ${load_ms} ms for the incidents layer, ${all_ms} ms until \`data loaded\` (every layer and the gazetteer); answering /health after ${ready} s; peak RSS $((peak_kb / 1024)) MB."
+  echo "Kat load and index of $N incidents ($(du -m "$DATA/incidents.geojson" | cut -f1) MB file):"
+  echo
+  echo "| start | incidents layer ms | \`data loaded\` ms (every layer and the gazetteer) | answering /health after s | peak RSS MB |"
+  echo "|---|---|---|---|---|"
+  echo "| first, from the GeoJSON (then writes the ${cache_mb} MB cache) | ${first_load_ms} | ${first_all_ms} | ${first_ready} | $((first_peak_kb / 1024)) |"
+  echo "| restart, from the cache | ${load_ms} | ${all_ms} | ${ready} | $((peak_kb / 1024)) |"
   echo
   echo "Minimal reference server (bench/minimal.rs): answering after ${mready} s; peak RSS $((mpeak_kb / 1024)) MB."
 } > "$OUT/BENCHMARKS.part.md"

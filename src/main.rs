@@ -38,6 +38,9 @@ struct ServeArgs {
     /// Do not watch the data directory for changes (SIGHUP still reloads).
     #[arg(long, env = "KAT_NO_WATCH")]
     no_watch: bool,
+    /// Neither read nor write the cache of large layers (`<data>/.kat-cache`).
+    #[arg(long, env = "KAT_NO_CACHE")]
+    no_cache: bool,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +96,9 @@ fn main() -> ExitCode {
 fn serve(args: ServeArgs) -> ExitCode {
     let started = Instant::now();
     exit_when_stdin_closes();
+    if args.no_cache {
+        kat::layer::cache::disable();
+    }
     let snapshot = match Snapshot::load(&args.data) {
         Ok(s) => s,
         Err(e) => {

@@ -266,11 +266,24 @@ async fn health(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespons
         .iter()
         .map(|l| (l.id().to_string(), json!(l.len())))
         .collect();
+    let loads: serde_json::Map<String, Value> = snap
+        .catalog
+        .layers
+        .iter()
+        .map(|l| {
+            let from = if l.from_cache { "cache" } else { "file" };
+            (
+                l.id().to_string(),
+                json!({"ms": l.load_ms as u64, "from": from}),
+            )
+        })
+        .collect();
     let body = json!({
         "status": "ready",
         "data_version": snap.catalog.version,
         "loaded_at": snap.catalog.loaded_at,
         "features": features,
+        "loads": loads,
         "last_reload": status.last_reload,
         "last_reload_error": status.last_error,
         "reloads": status.reloads,

@@ -13,7 +13,7 @@ pub mod problem;
 mod web;
 
 use crate::geocode::Gazetteer;
-use crate::layer::{load_layer, Catalog, CollectionSpec, Layer, LoadError, COLLECTIONS};
+use crate::layer::{open_layer, Catalog, CollectionSpec, Layer, LoadError, COLLECTIONS};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
@@ -165,7 +165,7 @@ impl Snapshot {
                     .par_iter()
                     .map(|spec| match reuse_layer(spec) {
                         Some(layer) => Ok(layer),
-                        None => load_layer(dir, spec).map(Arc::new),
+                        None => open_layer(dir, spec),
                     })
                     .collect()
             },

@@ -1618,6 +1618,7 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         unplaced,
         extent,
         load_ms,
+        from_cache: false,
         digest,
     })
 }
@@ -1667,33 +1668,23 @@ pub fn digest_bytes(bytes: &[u8]) -> u64 {
     digest_blocks(blocks.into_iter(), bytes.len())
 }
 
-/// [`digest_bytes`] of a file, read in blocks (never whole), or None when it cannot be read.
+/// [`digest_bytes`] of a file, read in blocks on every core (never whole), or None when it
+/// cannot be read.
 pub fn digest_file(path: &Path) -> Option<u64> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).ok()?;
-    let mut buf = vec![0u8; DIGEST_BLOCK];
-    let mut blocks = Vec::new();
-    let mut len = 0;
-    loop {
-        let mut filled = 0;
-        while filled < DIGEST_BLOCK {
-            match f.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(k) => filled += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return None,
-            }
-        }
-        if filled == 0 {
-            break;
-        }
-        len += filled;
-        blocks.push(digest_block(&buf[..filled]));
-        if filled < DIGEST_BLOCK {
-            break;
-        }
-    }
-    Some(digest_blocks(blocks.into_iter(), len))
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len() as usize;
+    let blocks: Vec<Vec<u64>> = (0..len.div_ceil(STREAM_BLOCK))
+        .into_par_iter()
+        .map_init(Vec::new, |buf: &mut Vec<u8>, k| {
+            let from = k * STREAM_BLOCK;
+            let to = (from + STREAM_BLOCK).min(len);
+            buf.resize(to - from, 0);
+            file.read_exact_at(buf, from as u64).ok()?;
+            Some(buf.chunks(DIGEST_BLOCK).map(digest_block).collect())
+        })
+        .collect::<Option<_>>()?;
+    Some(digest_blocks(blocks.into_iter().flatten(), len))
 }
 
 /// A fingerprint of the data files: their names, sizes and modification times, and their first

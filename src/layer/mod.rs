@@ -1,6 +1,7 @@
 //! Layers as loaded from the data directory: validated, indexed and serialized once, then
 //! shared read-only by every request.
 
+pub mod cache;
 mod error;
 mod load;
 pub mod onepass;
@@ -81,6 +82,8 @@ pub struct Layer {
     unplaced: Vec<u32>,
     pub extent: Extent,
     pub load_ms: u128,
+    /// Whether it was read back from its [`cache`] rather than from its file.
+    pub from_cache: bool,
     /// A digest of the file's content (see [`load::digest_bytes`]).
     pub digest: u64,
 }
@@ -260,6 +263,17 @@ impl Layer {
     }
 }
 
+/// Loads a layer to serve: from its [`cache`] when that holds the file as it is now,
+/// otherwise from the file, then writes the cache in the background.
+pub fn open_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Arc<Layer>, LoadError> {
+    if let Some(layer) = cache::read(dir, spec) {
+        return Ok(Arc::new(layer));
+    }
+    let layer = Arc::new(load_layer(dir, spec)?);
+    cache::save_later(dir, &layer);
+    Ok(layer)
+}
+
 /// A filter value ready to compare: for each distinct value of the column, whether it matches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedValue(Vec<bool>);
@@ -280,7 +294,7 @@ impl Catalog {
         let started = Instant::now();
         let layers: Result<Vec<Arc<Layer>>, LoadError> = COLLECTIONS
             .par_iter()
-            .map(|spec| load_layer(dir, spec).map(Arc::new))
+            .map(|spec| open_layer(dir, spec))
             .collect();
         let layers = layers?;
         let version = load::fingerprint(dir, COLLECTIONS.iter().map(|s| s.file));

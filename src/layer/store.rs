@@ -541,6 +541,69 @@ impl Store {
     }
 }
 
+/// A [`Store`] taken apart into plain arrays, to be kept on disk by the layer cache and
+/// put back together.
+pub(super) struct Parts {
+    pub segments: Vec<Vec<u8>>,
+    pub dict_text: Vec<u8>,
+    pub dict_ends: Vec<u32>,
+    /// Per feature: its segment, its offset there, the length of its JSON.
+    pub recs: Vec<[u32; 3]>,
+}
+
+/// [`Parts`], borrowed from a store (but for the records, which are laid out anew).
+pub(super) struct PartsRef<'s> {
+    pub segments: &'s [Vec<u8>],
+    pub dict_text: &'s [u8],
+    pub dict_ends: &'s [u32],
+    pub recs: Vec<[u32; 3]>,
+}
+
+impl Store {
+    /// The segments, the dictionary and each feature's record, as [`Store::from_parts`] takes
+    /// them.
+    pub(super) fn parts(&self) -> PartsRef<'_> {
+        PartsRef {
+            segments: &self.segments,
+            dict_text: &self.dict.text,
+            dict_ends: &self.dict.ends,
+            recs: self.recs.iter().map(|r| [r.seg, r.at, r.len]).collect(),
+        }
+    }
+
+    /// A store from its parts; None when they do not fit together (a dictionary entry or a
+    /// record outside the bytes that hold it).
+    pub(super) fn from_parts(p: Parts) -> Option<Store> {
+        let Parts {
+            segments,
+            dict_text,
+            dict_ends,
+            recs,
+        } = p;
+        let ends_ok = dict_ends.first() == Some(&0)
+            && dict_ends.windows(2).all(|w| w[0] <= w[1])
+            && dict_ends
+                .last()
+                .is_some_and(|e| *e as usize <= dict_text.len());
+        let recs_ok = recs.iter().all(|[seg, at, _]| {
+            segments
+                .get(*seg as usize)
+                .is_some_and(|s| (*at as usize) < s.len())
+        });
+        (ends_ok && recs_ok).then(|| Store {
+            segments,
+            dict: Dict {
+                text: dict_text,
+                ends: dict_ends,
+            },
+            recs: recs
+                .into_iter()
+                .map(|[seg, at, len]| Rec { seg, at, len })
+                .collect(),
+        })
+    }
+}
+
 /// A segment's bytes and where each of its features is in them (offset, JSON length).
 type Located = (Vec<u8>, Vec<(u32, u32)>);
 

@@ -1,0 +1,397 @@
+//! A large layer's loaded form, kept on disk beside the data so that a restart reads it back
+//! instead of parsing and validating the whole file again.
+//!
+//! Loading a million incidents means reading, checking and indexing some 700 MB of JSON; what
+//! the layer keeps is a quarter of that. Once a layer of at least [`MIN_BYTES`] has been loaded
+//! from its file and is serving, its store, ids, points, dates and filter columns are written
+//! in the background to `<data>/.kat-cache/<collection>.bin`. A later load takes them from
+//! there when the cache was written from the same content (the file's digest, read on every
+//! core, which also decides reloads), by the same build of Kat, for the same collection
+//! definition. Anything else (no cache, a stale, truncated or damaged one, a read-only
+//! directory) is not an error: the layer is loaded from its file as before. The spatial index
+//! is rebuilt from the points, which takes a fraction of the load.
+//!
+//! The file: `KATCACHE`, a header of 64-bit words (format, byte order, build, the source's
+//! digest and length, the feature count, the time extent, then for each section its offset,
+//! length and digest), the header's own digest, then the sections' bytes.
+
+use super::load::{digest_bytes, digest_file};
+use super::store::{Parts, PartsRef, Store};
+use super::{CollectionSpec, Column, Extent, Layer, Shapes};
+use crate::index::SpatialIndex;
+use crate::temporal::{format_instant, Interval};
+use rayon::prelude::*;
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+/// Layers from smaller files load from their JSON about as fast as from a cache.
+pub const MIN_BYTES: u64 = 32 << 20;
+
+/// The cache's directory, below the data directory.
+pub const DIR: &str = ".kat-cache";
+
+const MAGIC: &[u8; 8] = b"KATCACHE";
+const FORMAT: u64 = 1;
+/// Read back in another byte order, this word differs.
+const BYTE_ORDER: u64 = 0x0102_0304_0506_0708;
+/// Header words before the sections' table.
+const FIXED: usize = 10;
+/// Sections before the columns' and the segments'.
+const FIRST: usize = 8;
+
+static DISABLED: AtomicBool = AtomicBool::new(false);
+
+/// Neither reads nor writes caches from now on (`kat serve --no-cache`).
+pub fn disable() {
+    DISABLED.store(true, Ordering::Relaxed);
+}
+
+fn cache_path(dir: &Path, spec: &CollectionSpec) -> PathBuf {
+    dir.join(DIR).join(format!("{}.bin", spec.id))
+}
+
+/// What a cache must have been written by: this build of Kat, for this collection definition.
+fn build_id(spec: &CollectionSpec) -> u64 {
+    static EXE: OnceLock<Option<(u64, std::time::SystemTime)>> = OnceLock::new();
+    let exe = EXE.get_or_init(|| {
+        let meta = std::fs::metadata(std::env::current_exe().ok()?).ok()?;
+        Some((meta.len(), meta.modified().ok()?))
+    });
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    FORMAT.hash(&mut h);
+    env!("CARGO_PKG_VERSION").hash(&mut h);
+    exe.hash(&mut h);
+    format!("{spec:?}").hash(&mut h);
+    h.finish()
+}
+
+/// Whether a layer from this file is worth a cache.
+fn worth_caching(dir: &Path, spec: &CollectionSpec) -> Option<u64> {
+    if DISABLED.load(Ordering::Relaxed) {
+        return None;
+    }
+    let len = std::fs::metadata(dir.join(spec.file)).ok()?.len();
+    (len >= MIN_BYTES).then_some(len)
+}
+
+/// Where each section lies in the file: offset, length, digest.
+type Toc = Vec<[u64; 3]>;
+
+/// The layer kept in the cache, or None when there is none for the file as it is now.
+pub(super) fn read(dir: &Path, spec: &'static CollectionSpec) -> Option<Layer> {
+    let source_len = worth_caching(dir, spec)?;
+    let started = Instant::now();
+    let path = cache_path(dir, spec);
+    let file = File::open(&path).ok()?;
+    let file_len = file.metadata().ok()?.len();
+    let miss = |why: &str| {
+        tracing::info!(layer = spec.id, "cache not used: {why}");
+        None
+    };
+    let mut magic = [0u8; 8];
+    file.read_exact_at(&mut magic, 0).ok()?;
+    let mut fixed = [0u64; FIXED];
+    file.read_exact_at(bytemuck::cast_slice_mut(&mut fixed), 8)
+        .ok()?;
+    let [format, order, build, digest, cached_len, n, has_times, tmin, tmax, sections] = fixed;
+    if &magic != MAGIC || format != FORMAT || order != BYTE_ORDER || build != build_id(spec) {
+        return miss("written by another version of Kat");
+    }
+    if cached_len != source_len {
+        return miss("the file changed");
+    }
+    let ncol = spec.queryables.len();
+    if sections > 1 << 20 || (sections as usize) < FIRST + 3 * ncol || n > u64::from(u32::MAX) {
+        return miss("damaged");
+    }
+    let mut table = bytemuck::zeroed_vec::<u64>(3 * sections as usize + 1);
+    file.read_exact_at(bytemuck::cast_slice_mut(&mut table), 8 + 8 * FIXED as u64)
+        .ok()?;
+    let check = table.pop()?;
+    let mut header = fixed.to_vec();
+    header.extend_from_slice(&table);
+    if digest_bytes(bytemuck::cast_slice(&header)) != check {
+        return miss("damaged");
+    }
+    let toc: Toc = table.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect();
+    // The file's digest is what ties the cache to its content: computed while the sections
+    // are read.
+    let (current, layer) = rayon::join(
+        || digest_file(&dir.join(spec.file)),
+        || assemble(spec, &file, file_len, &toc, n as usize, has_times != 0),
+    );
+    if current != Some(digest) {
+        return miss("the file changed");
+    }
+    let Some(mut layer) = layer else {
+        return miss("damaged");
+    };
+    layer.digest = digest;
+    if has_times != 0 && tmin <= tmax {
+        layer.extent.interval = Some((format_instant(tmin as i64), format_instant(tmax as i64)));
+    }
+    layer.load_ms = started.elapsed().as_millis();
+    tracing::info!(
+        layer = spec.id,
+        features = n,
+        ms = layer.load_ms as u64,
+        "layer loaded from the cache"
+    );
+    Some(layer)
+}
+
+/// One section, read into a vector of its type and checked against its digest.
+fn section<T: bytemuck::Pod>(file: &File, file_len: u64, entry: &[u64; 3]) -> Option<Vec<T>> {
+    let [offset, len, digest] = *entry;
+    let size = std::mem::size_of::<T>() as u64;
+    if len % size != 0 || offset.checked_add(len)? > file_len {
+        return None;
+    }
+    let mut v = bytemuck::zeroed_vec::<T>((len / size) as usize);
+    file.read_exact_at(bytemuck::cast_slice_mut(&mut v), offset)
+        .ok()?;
+    (digest_bytes(bytemuck::cast_slice(&v)) == digest).then_some(v)
+}
+
+/// The layer from the cache's sections, every part checked against the others.
+fn assemble(
+    spec: &'static CollectionSpec,
+    file: &File,
+    file_len: u64,
+    toc: &Toc,
+    n: usize,
+    has_times: bool,
+) -> Option<Layer> {
+    let ncol = spec.queryables.len();
+    let sec = |k: usize| &toc[k];
+    // The segments hold most of the bytes: read on every core, with the rest beside them.
+    let (segments, rest) = rayon::join(
+        || -> Option<Vec<Vec<u8>>> {
+            toc[FIRST + 3 * ncol..]
+                .par_iter()
+                .map(|e| section::<u8>(file, file_len, e))
+                .collect()
+        },
+        || {
+            let dict_text = section::<u8>(file, file_len, sec(0))?;
+            let dict_ends = section::<u32>(file, file_len, sec(1))?;
+            let recs = section::<[u32; 3]>(file, file_len, sec(2))?;
+            let hashes = section::<u64>(file, file_len, sec(3))?;
+            let positions = section::<u32>(file, file_len, sec(4))?;
+            let points = section::<[f64; 2]>(file, file_len, sec(5))?;
+            let times = section::<[i64; 2]>(file, file_len, sec(6))?;
+            let unplaced = section::<u32>(file, file_len, sec(7))?;
+            let mut columns = Vec::with_capacity(ncol);
+            for (c, q) in spec.queryables.iter().enumerate() {
+                let k = FIRST + 3 * c;
+                let text = section::<u8>(file, file_len, sec(k))?;
+                let ends = section::<u32>(file, file_len, sec(k + 1))?;
+                let codes = section::<u32>(file, file_len, sec(k + 2))?;
+                let text = std::str::from_utf8(&text).ok()?;
+                let mut values = Vec::with_capacity(ends.len());
+                let mut from = 0;
+                for end in ends {
+                    values.push(text.get(from..end as usize)?.into());
+                    from = end as usize;
+                }
+                let distinct = values.len() as u32;
+                if codes.len() != n || codes.iter().any(|c| *c != u32::MAX && *c >= distinct) {
+                    return None;
+                }
+                columns.push(Column {
+                    kind: q.kind,
+                    values,
+                    codes,
+                });
+            }
+            Some((
+                dict_text, dict_ends, recs, hashes, positions, points, times, unplaced, columns,
+            ))
+        },
+    );
+    let (dict_text, dict_ends, recs, hashes, positions, points, times, unplaced, columns) = rest?;
+    let store = Store::from_parts(Parts {
+        segments: segments?,
+        dict_text,
+        dict_ends,
+        recs,
+    })?;
+    let fits = store.len() == n
+        && hashes.len() == n
+        && positions.len() == n
+        && points.len() == n
+        && times.len() == if has_times { n } else { 0 }
+        && positions.iter().all(|p| (*p as usize) < n)
+        && unplaced.iter().all(|p| (*p as usize) < n);
+    if !fits {
+        return None;
+    }
+    let ids = hashes.into_iter().zip(positions).collect();
+    let (boxes, placed): (Vec<[f64; 4]>, Vec<u32>) = points
+        .par_iter()
+        .enumerate()
+        .filter(|(_, p)| !p[0].is_nan())
+        .map(|(i, p)| ([p[0], p[1], p[0], p[1]], i as u32))
+        .unzip();
+    if placed.len() + unplaced.len() != n {
+        return None;
+    }
+    let index = SpatialIndex::from_boxes(boxes, placed);
+    let extent = Extent {
+        bbox: index
+            .envelope()
+            .map(|e| [e.lower()[0], e.lower()[1], e.upper()[0], e.upper()[1]]),
+        interval: None,
+    };
+    Some(Layer {
+        spec,
+        store,
+        ids,
+        shapes: Shapes::Points(points),
+        times: has_times.then(|| {
+            times
+                .into_iter()
+                .map(|[start, end]| Interval { start, end })
+                .collect()
+        }),
+        columns,
+        index,
+        unplaced,
+        extent,
+        load_ms: 0,
+        from_cache: true,
+        digest: 0,
+    })
+}
+
+/// Writes the layer's cache in the background, when its file is large enough to be worth one.
+pub(super) fn save_later(dir: &Path, layer: &Arc<Layer>) {
+    let Some(source_len) = worth_caching(dir, layer.spec) else {
+        return;
+    };
+    if !matches!(layer.shapes, Shapes::Points(_)) {
+        return;
+    }
+    let id = layer.spec.id;
+    let (dir, layer) = (dir.to_path_buf(), Arc::clone(layer));
+    let spawned = std::thread::Builder::new()
+        .name("kat-cache".into())
+        .spawn(move || {
+            let started = Instant::now();
+            match save(&dir, &layer, source_len) {
+                Ok(bytes) => tracing::info!(
+                    layer = layer.spec.id,
+                    bytes,
+                    ms = started.elapsed().as_millis() as u64,
+                    "cache written"
+                ),
+                Err(e) => tracing::info!(
+                    layer = layer.spec.id,
+                    "cache not written ({}): {e}",
+                    dir.join(DIR).display()
+                ),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::info!(layer = id, "cache not written: {e}");
+    }
+}
+
+/// Writes the cache beside a temporary name, then renames it into place; the bytes written.
+fn save(dir: &Path, layer: &Layer, source_len: u64) -> std::io::Result<u64> {
+    let Shapes::Points(points) = &layer.shapes else {
+        return Ok(0);
+    };
+    let PartsRef {
+        segments,
+        dict_text,
+        dict_ends,
+        recs,
+    } = layer.store.parts();
+    let hashes: Vec<u64> = layer.ids.iter().map(|(h, _)| *h).collect();
+    let positions: Vec<u32> = layer.ids.iter().map(|(_, p)| *p).collect();
+    let times: Vec<[i64; 2]> = layer
+        .times
+        .iter()
+        .flatten()
+        .map(|t| [t.start, t.end])
+        .collect();
+    let (tmin, tmax) = layer
+        .times
+        .iter()
+        .flatten()
+        .filter(|t| *t != &Interval::ALL)
+        .fold((i64::MAX, i64::MIN), |(lo, hi), t| {
+            (lo.min(t.start), hi.max(t.end))
+        });
+    let mut columns: Vec<(Vec<u8>, Vec<u32>)> = Vec::new();
+    for col in &layer.columns {
+        let mut text = Vec::new();
+        let mut ends = Vec::with_capacity(col.values.len());
+        for v in &col.values {
+            text.extend_from_slice(v.as_bytes());
+            ends.push(text.len() as u32);
+        }
+        columns.push((text, ends));
+    }
+    let mut parts: Vec<&[u8]> = vec![
+        dict_text,
+        bytemuck::cast_slice(dict_ends),
+        bytemuck::cast_slice(&recs),
+        bytemuck::cast_slice(&hashes),
+        bytemuck::cast_slice(&positions),
+        bytemuck::cast_slice(points),
+        bytemuck::cast_slice(&times),
+        bytemuck::cast_slice(&layer.unplaced),
+    ];
+    for ((text, ends), col) in columns.iter().zip(&layer.columns) {
+        parts.push(text);
+        parts.push(bytemuck::cast_slice(ends));
+        parts.push(bytemuck::cast_slice(&col.codes));
+    }
+    parts.extend(segments.iter().map(|s| s.as_slice()));
+    let has_times = layer.times.is_some();
+    let mut header = vec![
+        FORMAT,
+        BYTE_ORDER,
+        build_id(layer.spec),
+        layer.digest,
+        source_len,
+        layer.len() as u64,
+        u64::from(has_times),
+        tmin as u64,
+        tmax as u64,
+        parts.len() as u64,
+    ];
+    let digests: Vec<u64> = parts.par_iter().map(|p| digest_bytes(p)).collect();
+    let mut offset = (8 + 8 * (header.len() + 3 * parts.len() + 1)) as u64;
+    for (p, d) in parts.iter().zip(&digests) {
+        header.extend_from_slice(&[offset, p.len() as u64, *d]);
+        offset += p.len() as u64;
+    }
+    header.push(digest_bytes(bytemuck::cast_slice(&header)));
+
+    let path = cache_path(dir, layer.spec);
+    std::fs::create_dir_all(path.parent().expect("below the data directory"))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let written = (|| {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        out.write_all(MAGIC)?;
+        out.write_all(bytemuck::cast_slice(&header))?;
+        for p in &parts {
+            out.write_all(p)?;
+        }
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map(|()| offset)
+}
