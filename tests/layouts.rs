@@ -149,3 +149,58 @@ fn a_missing_or_extra_comma_between_feature_lines_is_refused() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn a_bad_value_after_good_copies_of_its_member_is_refused_with_its_feature() {
+    let (_, lines) = committed();
+    let spec = kat::layer::COLLECTIONS
+        .iter()
+        .find(|s| s.id == "incidents")
+        .unwrap();
+    let first: Value = serde_json::from_str(&lines[0]).unwrap();
+    // Every feature carries the first one's date and department; the last one's are wrong.
+    let mut features: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            let mut f: Value = serde_json::from_str(l).unwrap();
+            for member in ["event_date", "department"] {
+                f["properties"][member] = first["properties"][member].clone();
+            }
+            f
+        })
+        .collect();
+    let last = features.len() - 1;
+    let id = features[last]["id"].as_str().unwrap().to_string();
+    let cases = [
+        (
+            "department",
+            serde_json::json!({"name": "Ouest"}),
+            "\"department\": expected a string",
+        ),
+        (
+            "event_date",
+            serde_json::json!("2024-13-45"),
+            "\"event_date\" is \"2024-13-45\"",
+        ),
+    ];
+    for (member, value, problem) in cases {
+        let good = features[last]["properties"][member].clone();
+        features[last]["properties"][member] = value;
+        let body: Vec<String> = features.iter().map(|f| f.to_string()).collect();
+        let dir = data_with(
+            &format!("value-{member}"),
+            &format!(
+                "{{\"type\":\"FeatureCollection\",\"features\":[\n{}\n]}}",
+                body.join(",\n")
+            ),
+        );
+        let err = kat::layer::load_layer(&dir, spec)
+            .err()
+            .unwrap_or_else(|| panic!("a bad {member} loaded"))
+            .to_string();
+        assert!(err.contains(&format!("#{last} (id \"{id}\")")), "{err}");
+        assert!(err.contains(problem), "{err}");
+        features[last]["properties"][member] = good;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

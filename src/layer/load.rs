@@ -527,8 +527,9 @@ struct Parsed<'a> {
     id: Cow<'a, str>,
     geom: Geom,
     time: Option<Interval>,
-    /// The queryables' values as the file holds them (folded later, once per distinct value).
-    values: [Option<Cow<'a, str>>; MAX_QUERYABLES],
+    /// The queryables' raw JSON values as the file holds them (read as text and folded
+    /// later, once per distinct value).
+    values: [Option<&'a str>; MAX_QUERYABLES],
     /// Where `properties` lies in the feature's text (from its `{` to after its `}`).
     props: (usize, usize),
     /// Whether the members of `properties` were listed (by the one-pass scan).
@@ -542,6 +543,7 @@ fn parse_feature<'a>(
     wanted: &[&str],
     raw: &'a str,
     members: &mut Vec<(usize, usize)>,
+    dates: &mut FxMap<&'a str, Interval>,
 ) -> Result<Parsed<'a>, FeatureError> {
     // One validating pass that also finds the members; serde_json for what it leaves.
     let scanned = onepass::feature_members(raw, wanted, members);
@@ -621,29 +623,27 @@ fn parse_feature<'a>(
             at += 1;
             match v.filter(|v| *v != "null") {
                 None => None,
-                Some(v) => {
-                    let s: Cow<str> = json_str(v).ok_or_else(|| {
-                        fail(format!("\"{name}\" must be a date string, found {v}"))
-                    })?;
-                    Some(feature_date(&s).ok_or_else(|| {
-                        fail(format!("\"{name}\" is \"{s}\": expected a date YYYY-MM-DD, a month YYYY-MM or an RFC 3339 date-time"))
-                    })?)
-                }
+                // Many features share a date: each distinct text is read once.
+                Some(v) => match dates.get(v) {
+                    Some(t) => Some(*t),
+                    None => {
+                        let s: Cow<str> = json_str(v).ok_or_else(|| {
+                            fail(format!("\"{name}\" must be a date string, found {v}"))
+                        })?;
+                        let t = feature_date(&s).ok_or_else(|| {
+                            fail(format!("\"{name}\" is \"{s}\": expected a date YYYY-MM-DD, a month YYYY-MM or an RFC 3339 date-time"))
+                        })?;
+                        dates.insert(v, t);
+                        Some(t)
+                    }
+                },
             }
         }
         None => None,
     };
-    let mut values: [Option<Cow<'a, str>>; MAX_QUERYABLES] = Default::default();
-    for ((q, v), slot) in spec
-        .queryables
-        .iter()
-        .zip(&picked[at..])
-        .zip(values.iter_mut())
-    {
-        *slot = match v {
-            None => None,
-            Some(v) => text_of(v).map_err(|e| fail(format!("\"{}\": {e}", q.property)))?,
-        };
+    let mut values: [Option<&'a str>; MAX_QUERYABLES] = Default::default();
+    for (v, slot) in picked[at..].iter().zip(values.iter_mut()) {
+        *slot = *v;
     }
     let props_at = props.as_ptr() as usize - raw.as_ptr() as usize;
     Ok(Parsed {
@@ -1026,10 +1026,11 @@ fn parse_part(
     };
     let mut segment = SegmentBuilder::default();
     let mut members = Vec::new();
-    let mut local: Vec<FxMap<Cow<str>, u32>> = vec![FxMap::default(); nq];
-    for (k, span) in spans.iter().enumerate() {
+    let mut local: Vec<FxMap<&str, u32>> = vec![FxMap::default(); nq];
+    let mut dates = FxMap::default();
+    'features: for (k, span) in spans.iter().enumerate() {
         let raw = &text[span.0..span.1];
-        let p = match parse_feature(spec, wanted, raw, &mut members) {
+        let p = match parse_feature(spec, wanted, raw, &mut members, &mut dates) {
             Ok(p) => p,
             Err(e) => {
                 part.error = Some((k, e));
@@ -1065,14 +1066,26 @@ fn parse_part(
             part.times.push(p.time.unwrap_or(Interval::ALL));
         }
         for (c, v) in p.values.into_iter().take(nq).enumerate() {
+            // Keyed by the raw text, so that a value seen before costs one lookup: no
+            // reading of arrays, no allocation.
             let code = match v {
                 None => u32::MAX,
-                Some(v) => match local[c].get(&v) {
+                Some(raw) => match local[c].get(raw) {
                     Some(code) => *code,
                     None => {
-                        let code = part.distinct[c].len() as u32;
-                        part.distinct[c].push(v.as_ref().into());
-                        local[c].insert(v, code);
+                        let code = match text_of(raw) {
+                            Ok(None) => u32::MAX,
+                            Ok(Some(text)) => {
+                                part.distinct[c].push(text.as_ref().into());
+                                part.distinct[c].len() as u32 - 1
+                            }
+                            Err(e) => {
+                                let problem = format!("\"{}\": {e}", spec.queryables[c].property);
+                                part.error = Some((k, (Some(p.id.to_string()), problem)));
+                                break 'features;
+                            }
+                        };
+                        local[c].insert(raw, code);
                         code
                     }
                 },
