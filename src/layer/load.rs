@@ -16,7 +16,7 @@
 //! error), so every byte is validated. A file the fast split does not understand is parsed
 //! whole by serde_json.
 
-use super::store::{Segment, SegmentBuilder, Store};
+use super::store::{Segment, SegmentBuilder, Store, TextMemo};
 use super::{onepass, Column, Extent, Layer, LoadError, Shapes};
 use crate::index::SpatialIndex;
 use crate::layer::spec::{CollectionSpec, HAITI_EXTENT};
@@ -290,34 +290,6 @@ fn feature_date(s: &str) -> Option<Interval> {
     parse_feature_date(s)
 }
 
-/// FxHash: quick for the short property values a layer's dictionaries hold.
-#[derive(Default, Clone, Copy)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut c = bytes.chunks_exact(8);
-        for w in &mut c {
-            let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-        for &x in c.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(x)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    fn write_u8(&mut self, x: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(x)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, x: usize) {
-        self.0 = (self.0.rotate_left(5) ^ x as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
-
 fn in_extent(r: &geo::Rect<f64>) -> bool {
     let [x0, y0, x1, y1] = HAITI_EXTENT;
     r.min().x >= x0 && r.max().x <= x1 && r.min().y >= y0 && r.max().y <= y1
@@ -543,7 +515,7 @@ fn parse_feature<'a>(
     wanted: &[&str],
     raw: &'a str,
     members: &mut Vec<(usize, usize)>,
-    dates: &mut FxMap<&'a str, Interval>,
+    dates: &mut TextMemo<'a, Interval>,
 ) -> Result<Parsed<'a>, FeatureError> {
     // One validating pass that also finds the members; serde_json for what it leaves.
     let scanned = onepass::feature_members(raw, wanted, members);
@@ -1026,8 +998,8 @@ fn parse_part(
     };
     let mut segment = SegmentBuilder::default();
     let mut members = Vec::new();
-    let mut local: Vec<FxMap<&str, u32>> = vec![FxMap::default(); nq];
-    let mut dates = FxMap::default();
+    let mut local: Vec<TextMemo<u32>> = (0..nq).map(|_| TextMemo::default()).collect();
+    let mut dates = TextMemo::default();
     'features: for (k, span) in spans.iter().enumerate() {
         let raw = &text[span.0..span.1];
         let p = match parse_feature(spec, wanted, raw, &mut members, &mut dates) {
@@ -1095,6 +1067,23 @@ fn parse_part(
     }
     part.segment = segment.finish();
     part
+}
+
+/// Read buffers handed from one block to the next: a fresh one for every block would have the
+/// kernel map and zero its pages each time.
+#[derive(Default)]
+struct Buffers(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl Buffers {
+    fn with<T>(&self, f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+        let taken = self.0.lock().ok().and_then(|mut v| v.pop());
+        let mut buf = taken.unwrap_or_default();
+        let out = f(&mut buf);
+        if let Ok(mut v) = self.0.lock() {
+            v.push(buf);
+        }
+        out
+    }
 }
 
 /// Bytes per block of a streamed load (a multiple of [`DIGEST_BLOCK`]).
@@ -1218,6 +1207,7 @@ fn stream_lines(
     }
 
     let blocks = len.div_ceil(STREAM_BLOCK);
+    let buffers = Buffers::default();
     let read_block = |buf: &mut Vec<u8>, k: usize| -> std::io::Result<Block> {
         let from = k * STREAM_BLOCK;
         let to = (from + STREAM_BLOCK).min(len);
@@ -1306,7 +1296,7 @@ fn stream_lines(
     };
     let found: Vec<Block> = (0..blocks)
         .into_par_iter()
-        .map_init(Vec::new, read_block)
+        .map(|k| buffers.with(|buf| read_block(buf, k)))
         .collect::<std::io::Result<_>>()?;
     if !found.iter().all(|b| b.lines_ok) {
         return Ok(None);
@@ -1464,39 +1454,151 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
             break;
         }
     }
-    let store = Store::build(segments);
-    tracing::debug!(layer = spec.id, bytes = store.size(), "stored");
-    let id_of = |i: usize| -> &str { store.id(i as u32) };
-    let mut ids: Vec<(u64, u32)> = (0..parsed_n)
-        .into_par_iter()
-        .with_min_len(4096)
-        .map(|i| (id_hash(id_of(i)), i as u32))
-        .collect();
-    ids.par_sort_unstable();
-    // The first position whose id an earlier feature already has (the old one-by-one check
-    // stopped there).
-    let mut duplicate: Option<usize> = None;
-    let mut run = 0;
-    while run < ids.len() {
-        let mut end = run + 1;
-        while end < ids.len() && ids[end].0 == ids[run].0 {
-            end += 1;
-        }
-        if end - run > 1 {
-            let group = &ids[run..end];
-            for (a, (_, i)) in group.iter().enumerate() {
-                if let Some((_, j)) = group[..a]
+    // The store and its ids on one side, the geometries, columns and index on the other: each
+    // half has steps that run on one core.
+    let unfailed = failed.is_none();
+    let (stored, placed) = rayon::join(
+        || {
+            let store = Store::build(segments);
+            tracing::debug!(layer = spec.id, bytes = store.size(), "stored");
+            let id_of = |i: usize| -> &str { store.id(i as u32) };
+            let mut ids: Vec<(u64, u32)> = (0..parsed_n)
+                .into_par_iter()
+                .with_min_len(4096)
+                .map(|i| (id_hash(id_of(i)), i as u32))
+                .collect();
+            ids.par_sort_unstable();
+            // The first position whose id an earlier feature already has (the old one-by-one check
+            // stopped there).
+            let mut duplicate: Option<usize> = None;
+            let mut run = 0;
+            while run < ids.len() {
+                let mut end = run + 1;
+                while end < ids.len() && ids[end].0 == ids[run].0 {
+                    end += 1;
+                }
+                if end - run > 1 {
+                    let group = &ids[run..end];
+                    for (a, (_, i)) in group.iter().enumerate() {
+                        if let Some((_, j)) = group[..a]
+                            .iter()
+                            .find(|(_, j)| id_of(*j as usize) == id_of(*i as usize))
+                        {
+                            let later = (*i).max(*j) as usize;
+                            duplicate = Some(duplicate.map_or(later, |d| d.min(later)));
+                        }
+                    }
+                }
+                run = end;
+            }
+            phase("ids");
+            (store, ids, duplicate)
+        },
+        move || {
+            if !unfailed {
+                return None;
+            }
+            let all_points = parts.iter().all(|p| {
+                p.geoms
                     .iter()
-                    .find(|(_, j)| id_of(*j as usize) == id_of(*i as usize))
-                {
-                    let later = (*i).max(*j) as usize;
-                    duplicate = Some(duplicate.map_or(later, |d| d.min(later)));
+                    .all(|g| matches!(g, Geom::None | Geom::Point(_)))
+            });
+            let mut points: Vec<[f64; 2]> = Vec::new();
+            let mut shapes: Vec<Option<Geometry<f64>>> = Vec::new();
+            let mut boxes: Vec<[f64; 4]> = Vec::with_capacity(n);
+            let mut positions: Vec<u32> = Vec::with_capacity(n);
+            let mut unplaced = Vec::new();
+            let mut times = spec.time_property.map(|_| Vec::with_capacity(n));
+            let mut columns: Vec<Column> = spec
+                .queryables
+                .iter()
+                .map(|q| Column {
+                    kind: q.kind,
+                    values: Vec::new(),
+                    codes: Vec::with_capacity(n),
+                })
+                .collect();
+            // Per column: the raw text as the file holds it → its code, and folded text → code. Each
+            // distinct raw value is folded once.
+            let mut raw_codes: Vec<HashMap<Box<str>, u32>> = vec![HashMap::new(); columns.len()];
+            let mut folded_codes: Vec<HashMap<String, u32>> = vec![HashMap::new(); columns.len()];
+            let (mut tmin, mut tmax) = (i64::MAX, i64::MIN);
+            if all_points {
+                points.reserve(n);
+            } else {
+                shapes.reserve(n);
+            }
+            for part in parts {
+                for (k, g) in part.geoms.into_iter().enumerate() {
+                    let idx = (part.first + k) as u32;
+                    match g {
+                        Geom::None => {
+                            unplaced.push(idx);
+                            if all_points {
+                                points.push([f64::NAN, f64::NAN]);
+                            } else {
+                                shapes.push(None);
+                            }
+                        }
+                        Geom::Point(pt) => {
+                            boxes.push([pt[0], pt[1], pt[0], pt[1]]);
+                            positions.push(idx);
+                            if all_points {
+                                points.push(pt);
+                            } else {
+                                shapes.push(Some(Geometry::Point(geo::Point::new(pt[0], pt[1]))));
+                            }
+                        }
+                        Geom::Shape(g) => {
+                            let r = g.bounding_rect().expect("checked when parsed");
+                            boxes.push([r.min().x, r.min().y, r.max().x, r.max().y]);
+                            positions.push(idx);
+                            shapes.push(Some(*g));
+                        }
+                    }
+                }
+                if let Some(times) = times.as_mut() {
+                    times.extend_from_slice(&part.times);
+                    tmin = tmin.min(part.tmin);
+                    tmax = tmax.max(part.tmax);
+                }
+                for (c, col) in columns.iter_mut().enumerate() {
+                    let global: Vec<u32> = part.distinct[c]
+                        .iter()
+                        .map(|v| match raw_codes[c].get(v) {
+                            Some(code) => *code,
+                            None => {
+                                let folded = fold(v);
+                                let next = col.values.len() as u32;
+                                let code = *folded_codes[c].entry(folded.clone()).or_insert(next);
+                                if code == next {
+                                    col.values.push(folded.into_boxed_str());
+                                }
+                                raw_codes[c].insert(v.clone(), code);
+                                code
+                            }
+                        })
+                        .collect();
+                    col.codes.extend(part.codes[c].iter().map(|l| {
+                        if *l == u32::MAX {
+                            u32::MAX
+                        } else {
+                            global[*l as usize]
+                        }
+                    }));
                 }
             }
-        }
-        run = end;
-    }
-    phase("ids");
+            drop(raw_codes);
+            phase("columns");
+            let index = SpatialIndex::from_boxes(boxes, positions);
+            phase("indexed");
+            Some((
+                all_points, points, shapes, unplaced, times, columns, tmin, tmax, index,
+            ))
+        },
+    );
+    let (store, ids, duplicate) = stored;
+    let id_of = |i: usize| -> &str { store.id(i as u32) };
     if let Some(d) = duplicate.filter(|d| *d < parsed_n) {
         return Err(feature_error(
             d,
@@ -1508,100 +1610,8 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         return Err(feature_error(i, id.as_deref(), problem.clone()));
     }
 
-    let all_points = parts.iter().all(|p| {
-        p.geoms
-            .iter()
-            .all(|g| matches!(g, Geom::None | Geom::Point(_)))
-    });
-    let mut points: Vec<[f64; 2]> = Vec::new();
-    let mut shapes: Vec<Option<Geometry<f64>>> = Vec::new();
-    let mut boxes: Vec<[f64; 4]> = Vec::with_capacity(n);
-    let mut positions: Vec<u32> = Vec::with_capacity(n);
-    let mut unplaced = Vec::new();
-    let mut times = spec.time_property.map(|_| Vec::with_capacity(n));
-    let mut columns: Vec<Column> = spec
-        .queryables
-        .iter()
-        .map(|q| Column {
-            kind: q.kind,
-            values: Vec::new(),
-            codes: Vec::with_capacity(n),
-        })
-        .collect();
-    // Per column: the raw text as the file holds it → its code, and folded text → code. Each
-    // distinct raw value is folded once.
-    let mut raw_codes: Vec<HashMap<Box<str>, u32>> = vec![HashMap::new(); columns.len()];
-    let mut folded_codes: Vec<HashMap<String, u32>> = vec![HashMap::new(); columns.len()];
-    let (mut tmin, mut tmax) = (i64::MAX, i64::MIN);
-    if all_points {
-        points.reserve(n);
-    } else {
-        shapes.reserve(n);
-    }
-    for part in parts {
-        for (k, g) in part.geoms.into_iter().enumerate() {
-            let idx = (part.first + k) as u32;
-            match g {
-                Geom::None => {
-                    unplaced.push(idx);
-                    if all_points {
-                        points.push([f64::NAN, f64::NAN]);
-                    } else {
-                        shapes.push(None);
-                    }
-                }
-                Geom::Point(pt) => {
-                    boxes.push([pt[0], pt[1], pt[0], pt[1]]);
-                    positions.push(idx);
-                    if all_points {
-                        points.push(pt);
-                    } else {
-                        shapes.push(Some(Geometry::Point(geo::Point::new(pt[0], pt[1]))));
-                    }
-                }
-                Geom::Shape(g) => {
-                    let r = g.bounding_rect().expect("checked when parsed");
-                    boxes.push([r.min().x, r.min().y, r.max().x, r.max().y]);
-                    positions.push(idx);
-                    shapes.push(Some(*g));
-                }
-            }
-        }
-        if let Some(times) = times.as_mut() {
-            times.extend_from_slice(&part.times);
-            tmin = tmin.min(part.tmin);
-            tmax = tmax.max(part.tmax);
-        }
-        for (c, col) in columns.iter_mut().enumerate() {
-            let global: Vec<u32> = part.distinct[c]
-                .iter()
-                .map(|v| match raw_codes[c].get(v) {
-                    Some(code) => *code,
-                    None => {
-                        let folded = fold(v);
-                        let next = col.values.len() as u32;
-                        let code = *folded_codes[c].entry(folded.clone()).or_insert(next);
-                        if code == next {
-                            col.values.push(folded.into_boxed_str());
-                        }
-                        raw_codes[c].insert(v.clone(), code);
-                        code
-                    }
-                })
-                .collect();
-            col.codes.extend(part.codes[c].iter().map(|l| {
-                if *l == u32::MAX {
-                    u32::MAX
-                } else {
-                    global[*l as usize]
-                }
-            }));
-        }
-    }
-    drop(raw_codes);
-    phase("columns");
-    let index = SpatialIndex::from_boxes(boxes, positions);
-    phase("indexed");
+    let (all_points, points, shapes, unplaced, times, columns, tmin, tmax, index) =
+        placed.expect("built whenever every feature parsed");
     let extent = Extent {
         bbox: index
             .envelope()
@@ -1687,14 +1697,17 @@ pub fn digest_file(path: &Path) -> Option<u64> {
     use std::os::unix::fs::FileExt;
     let file = std::fs::File::open(path).ok()?;
     let len = file.metadata().ok()?.len() as usize;
+    let buffers = Buffers::default();
     let blocks: Vec<Vec<u64>> = (0..len.div_ceil(STREAM_BLOCK))
         .into_par_iter()
-        .map_init(Vec::new, |buf: &mut Vec<u8>, k| {
-            let from = k * STREAM_BLOCK;
-            let to = (from + STREAM_BLOCK).min(len);
-            buf.resize(to - from, 0);
-            file.read_exact_at(buf, from as u64).ok()?;
-            Some(buf.chunks(DIGEST_BLOCK).map(digest_block).collect())
+        .map(|k| {
+            buffers.with(|buf| {
+                let from = k * STREAM_BLOCK;
+                let to = (from + STREAM_BLOCK).min(len);
+                buf.resize(to - from, 0);
+                file.read_exact_at(buf, from as u64).ok()?;
+                Some(buf.chunks(DIGEST_BLOCK).map(digest_block).collect())
+            })
         })
         .collect::<Option<_>>()?;
     Some(digest_blocks(blocks.into_iter().flatten(), len))

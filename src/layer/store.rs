@@ -170,19 +170,25 @@ fn varint(b: &[u8], at: &mut usize) -> usize {
 }
 
 /// `a == b`, inlined: the members compared are short, where a call to memcmp costs more
-/// than the comparison.
+/// than the comparison. Compared a word at a time, the last word overlapping the one before.
 #[inline]
 fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (p, q) in (&mut x).zip(&mut y) {
-        if p != q {
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
             return false;
         }
+        at += 8;
     }
-    x.remainder() == y.remainder()
+    word(a, n - 8) == word(b, n - 8)
 }
 
 /// A hash of a member from its length and three of its words (first, middle, last): cheap,
@@ -206,6 +212,33 @@ fn hash(b: &[u8]) -> u64 {
         ^ mid.wrapping_mul(0xBF58_476D_1CE4_E5B9)
         ^ last.rotate_left(23).wrapping_mul(0x94D0_49BB_1331_11EB);
     h ^ (h >> 29)
+}
+
+/// Values worked out once per distinct text: a map from text to `V` with the cheap hash and
+/// inlined comparison of the dictionaries. A text whose hash another text holds is simply
+/// not remembered (it is worked out again each time: rare, and still correct).
+pub(super) struct TextMemo<'t, V> {
+    map: HashMap<u64, (&'t str, V), std::hash::BuildHasherDefault<Prehashed>>,
+}
+
+impl<V> Default for TextMemo<'_, V> {
+    fn default() -> Self {
+        TextMemo {
+            map: HashMap::default(),
+        }
+    }
+}
+
+impl<'t, V> TextMemo<'t, V> {
+    #[inline]
+    pub(super) fn get(&self, text: &str) -> Option<&V> {
+        let (k, v) = self.map.get(&hash(text.as_bytes()))?;
+        same(k.as_bytes(), text.as_bytes()).then_some(v)
+    }
+
+    pub(super) fn insert(&mut self, text: &'t str, v: V) {
+        self.map.entry(hash(text.as_bytes())).or_insert((text, v));
+    }
 }
 
 impl SegmentBuilder {
