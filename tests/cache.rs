@@ -88,15 +88,7 @@ fn all_features(server: &Server) -> HashMap<String, Value> {
             let id = f["id"].as_str().unwrap().to_string();
             assert!(out.insert(id.clone(), f.clone()).is_none(), "{id} twice");
         }
-        next = v["links"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["rel"] == "next")
-            .map(|l| {
-                let href = l["href"].as_str().unwrap();
-                href.strip_prefix(&server.base).unwrap().to_string()
-            });
+        next = server.next_path(&v);
     }
     out
 }

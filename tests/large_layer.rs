@@ -119,15 +119,7 @@ fn paging_a_large_box_returns_each_match_once() {
             let id = f["id"].as_str().unwrap().to_string();
             assert!(seen.insert(id.clone()), "{id} listed twice");
         }
-        next = v["links"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["rel"] == "next")
-            .map(|l| {
-                let href = l["href"].as_str().unwrap();
-                href.strip_prefix(&server.base).unwrap().to_string()
-            });
+        next = server.next_path(&v);
     }
     assert_eq!(seen, expected);
 }

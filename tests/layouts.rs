@@ -122,13 +122,17 @@ fn every_layout_of_the_same_features_is_served_member_for_member() {
     }
 }
 
+fn incidents_spec() -> &'static kat::layer::CollectionSpec {
+    kat::layer::COLLECTIONS
+        .iter()
+        .find(|s| s.id == "incidents")
+        .unwrap()
+}
+
 #[test]
 fn a_missing_or_extra_comma_between_feature_lines_is_refused() {
     let (_, lines) = committed();
-    let spec = kat::layer::COLLECTIONS
-        .iter()
-        .find(|s| s.id == "incidents")
-        .unwrap();
+    let spec = incidents_spec();
     let bad = [
         ("missing", lines.join("\n")),
         ("trailing", format!("{},", lines.join(",\n"))),
@@ -153,10 +157,7 @@ fn a_missing_or_extra_comma_between_feature_lines_is_refused() {
 #[test]
 fn a_bad_value_after_good_copies_of_its_member_is_refused_with_its_feature() {
     let (_, lines) = committed();
-    let spec = kat::layer::COLLECTIONS
-        .iter()
-        .find(|s| s.id == "incidents")
-        .unwrap();
+    let spec = incidents_spec();
     let first: Value = serde_json::from_str(&lines[0]).unwrap();
     // Every feature carries the first one's date and department; the last one's are wrong.
     let mut features: Vec<Value> = lines

@@ -46,19 +46,9 @@ fn walk(path: &str) -> (Vec<String>, usize) {
                 v => v.to_string(),
             });
         }
-        let next = page["links"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["rel"] == "next")
-            .cloned();
-        match next {
-            Some(l) => {
-                let href = l["href"].as_str().unwrap();
-                let rel = href
-                    .strip_prefix(&s.base)
-                    .expect("absolute link to this server");
-                page = s.json(rel);
+        match s.next_path(&page) {
+            Some(rel) => {
+                page = s.json(&rel);
                 assert_eq!(page["numberMatched"].as_u64().unwrap() as usize, matched);
             }
             None => break,

@@ -48,13 +48,8 @@ fn fetch(path: &str) -> (Vec<(String, f64)>, usize) {
                 d,
             ));
         }
-        match page["links"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["rel"] == "next")
-        {
-            Some(l) => page = s.json(l["href"].as_str().unwrap().strip_prefix(&s.base).unwrap()),
+        match s.next_path(&page) {
+            Some(rel) => page = s.json(&rel),
             None => break,
         }
     }

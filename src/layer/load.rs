@@ -1461,141 +1461,11 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         || {
             let store = Store::build(segments);
             tracing::debug!(layer = spec.id, bytes = store.size(), "stored");
-            let id_of = |i: usize| -> &str { store.id(i as u32) };
-            let mut ids: Vec<(u64, u32)> = (0..parsed_n)
-                .into_par_iter()
-                .with_min_len(4096)
-                .map(|i| (id_hash(id_of(i)), i as u32))
-                .collect();
-            ids.par_sort_unstable();
-            // The first position whose id an earlier feature already has (the old one-by-one check
-            // stopped there).
-            let mut duplicate: Option<usize> = None;
-            let mut run = 0;
-            while run < ids.len() {
-                let mut end = run + 1;
-                while end < ids.len() && ids[end].0 == ids[run].0 {
-                    end += 1;
-                }
-                if end - run > 1 {
-                    let group = &ids[run..end];
-                    for (a, (_, i)) in group.iter().enumerate() {
-                        if let Some((_, j)) = group[..a]
-                            .iter()
-                            .find(|(_, j)| id_of(*j as usize) == id_of(*i as usize))
-                        {
-                            let later = (*i).max(*j) as usize;
-                            duplicate = Some(duplicate.map_or(later, |d| d.min(later)));
-                        }
-                    }
-                }
-                run = end;
-            }
+            let (ids, duplicate) = id_table(&store, parsed_n);
             phase("ids");
             (store, ids, duplicate)
         },
-        move || {
-            if !unfailed {
-                return None;
-            }
-            let all_points = parts.iter().all(|p| {
-                p.geoms
-                    .iter()
-                    .all(|g| matches!(g, Geom::None | Geom::Point(_)))
-            });
-            let mut points: Vec<[f64; 2]> = Vec::new();
-            let mut shapes: Vec<Option<Geometry<f64>>> = Vec::new();
-            let mut boxes: Vec<[f64; 4]> = Vec::with_capacity(n);
-            let mut positions: Vec<u32> = Vec::with_capacity(n);
-            let mut unplaced = Vec::new();
-            let mut times = spec.time_property.map(|_| Vec::with_capacity(n));
-            let mut columns: Vec<Column> = spec
-                .queryables
-                .iter()
-                .map(|q| Column {
-                    kind: q.kind,
-                    values: Vec::new(),
-                    codes: Vec::with_capacity(n),
-                })
-                .collect();
-            // Per column: the raw text as the file holds it → its code, and folded text → code. Each
-            // distinct raw value is folded once.
-            let mut raw_codes: Vec<HashMap<Box<str>, u32>> = vec![HashMap::new(); columns.len()];
-            let mut folded_codes: Vec<HashMap<String, u32>> = vec![HashMap::new(); columns.len()];
-            let (mut tmin, mut tmax) = (i64::MAX, i64::MIN);
-            if all_points {
-                points.reserve(n);
-            } else {
-                shapes.reserve(n);
-            }
-            for part in parts {
-                for (k, g) in part.geoms.into_iter().enumerate() {
-                    let idx = (part.first + k) as u32;
-                    match g {
-                        Geom::None => {
-                            unplaced.push(idx);
-                            if all_points {
-                                points.push([f64::NAN, f64::NAN]);
-                            } else {
-                                shapes.push(None);
-                            }
-                        }
-                        Geom::Point(pt) => {
-                            boxes.push([pt[0], pt[1], pt[0], pt[1]]);
-                            positions.push(idx);
-                            if all_points {
-                                points.push(pt);
-                            } else {
-                                shapes.push(Some(Geometry::Point(geo::Point::new(pt[0], pt[1]))));
-                            }
-                        }
-                        Geom::Shape(g) => {
-                            let r = g.bounding_rect().expect("checked when parsed");
-                            boxes.push([r.min().x, r.min().y, r.max().x, r.max().y]);
-                            positions.push(idx);
-                            shapes.push(Some(*g));
-                        }
-                    }
-                }
-                if let Some(times) = times.as_mut() {
-                    times.extend_from_slice(&part.times);
-                    tmin = tmin.min(part.tmin);
-                    tmax = tmax.max(part.tmax);
-                }
-                for (c, col) in columns.iter_mut().enumerate() {
-                    let global: Vec<u32> = part.distinct[c]
-                        .iter()
-                        .map(|v| match raw_codes[c].get(v) {
-                            Some(code) => *code,
-                            None => {
-                                let folded = fold(v);
-                                let next = col.values.len() as u32;
-                                let code = *folded_codes[c].entry(folded.clone()).or_insert(next);
-                                if code == next {
-                                    col.values.push(folded.into_boxed_str());
-                                }
-                                raw_codes[c].insert(v.clone(), code);
-                                code
-                            }
-                        })
-                        .collect();
-                    col.codes.extend(part.codes[c].iter().map(|l| {
-                        if *l == u32::MAX {
-                            u32::MAX
-                        } else {
-                            global[*l as usize]
-                        }
-                    }));
-                }
-            }
-            drop(raw_codes);
-            phase("columns");
-            let index = SpatialIndex::from_boxes(boxes, positions);
-            phase("indexed");
-            Some((
-                all_points, points, shapes, unplaced, times, columns, tmin, tmax, index,
-            ))
-        },
+        move || unfailed.then(|| place(spec, parts, n, &phase)),
     );
     let (store, ids, duplicate) = stored;
     let id_of = |i: usize| -> &str { store.id(i as u32) };
@@ -1610,19 +1480,14 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         return Err(feature_error(i, id.as_deref(), problem.clone()));
     }
 
-    let (all_points, points, shapes, unplaced, times, columns, tmin, tmax, index) =
-        placed.expect("built whenever every feature parsed");
-    let extent = Extent {
-        bbox: index
-            .envelope()
-            .map(|e| [e.lower()[0], e.lower()[1], e.upper()[0], e.upper()[1]]),
-        interval: (tmin <= tmax).then(|| (format_instant(tmin), format_instant(tmax))),
-    };
-    let shapes = if all_points {
-        Shapes::Points(points)
-    } else {
-        Shapes::Any(shapes)
-    };
+    let Placed {
+        shapes,
+        unplaced,
+        times,
+        columns,
+        index,
+        extent,
+    } = placed.expect("placed whenever every feature parsed");
     let load_ms = started.elapsed().as_millis();
     tracing::info!(
         layer = spec.id,
@@ -1644,6 +1509,175 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         from_cache: false,
         digest,
     })
+}
+
+/// The id lookup table of the first `n` features, `(hash of the id, position)` sorted, and
+/// the first position whose id an earlier feature already has.
+fn id_table(store: &Store, n: usize) -> (Vec<(u64, u32)>, Option<usize>) {
+    let id_of = |i: usize| -> &str { store.id(i as u32) };
+    let mut ids: Vec<(u64, u32)> = (0..n)
+        .into_par_iter()
+        .with_min_len(4096)
+        .map(|i| (id_hash(id_of(i)), i as u32))
+        .collect();
+    ids.par_sort_unstable();
+    // The first position whose id an earlier feature already has (the old one-by-one check
+    // stopped there).
+    let mut duplicate: Option<usize> = None;
+    let mut run = 0;
+    while run < ids.len() {
+        let mut end = run + 1;
+        while end < ids.len() && ids[end].0 == ids[run].0 {
+            end += 1;
+        }
+        if end - run > 1 {
+            let group = &ids[run..end];
+            for (a, (_, i)) in group.iter().enumerate() {
+                if let Some((_, j)) = group[..a]
+                    .iter()
+                    .find(|(_, j)| id_of(*j as usize) == id_of(*i as usize))
+                {
+                    let later = (*i).max(*j) as usize;
+                    duplicate = Some(duplicate.map_or(later, |d| d.min(later)));
+                }
+            }
+        }
+        run = end;
+    }
+    (ids, duplicate)
+}
+
+/// A layer's features placed: their shapes, index and extent, dates and filter columns.
+struct Placed {
+    shapes: Shapes,
+    unplaced: Vec<u32>,
+    times: Option<Vec<Interval>>,
+    columns: Vec<Column>,
+    index: SpatialIndex,
+    extent: Extent,
+}
+
+/// Gathers the parts' geometries, dates and filter values into the layer's columns (each
+/// distinct value folded once) and indexes the geometries.
+fn place(
+    spec: &CollectionSpec,
+    parts: Vec<Part>,
+    n: usize,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Placed {
+    let all_points = parts.iter().all(|p| {
+        p.geoms
+            .iter()
+            .all(|g| matches!(g, Geom::None | Geom::Point(_)))
+    });
+    let mut points: Vec<[f64; 2]> = Vec::new();
+    let mut shapes: Vec<Option<Geometry<f64>>> = Vec::new();
+    let mut boxes: Vec<[f64; 4]> = Vec::with_capacity(n);
+    let mut positions: Vec<u32> = Vec::with_capacity(n);
+    let mut unplaced = Vec::new();
+    let mut times = spec.time_property.map(|_| Vec::with_capacity(n));
+    let mut columns: Vec<Column> = spec
+        .queryables
+        .iter()
+        .map(|q| Column {
+            kind: q.kind,
+            values: Vec::new(),
+            codes: Vec::with_capacity(n),
+        })
+        .collect();
+    // Per column: the raw text as the file holds it → its code, and folded text → code. Each
+    // distinct raw value is folded once.
+    let mut raw_codes: Vec<HashMap<Box<str>, u32>> = vec![HashMap::new(); columns.len()];
+    let mut folded_codes: Vec<HashMap<String, u32>> = vec![HashMap::new(); columns.len()];
+    let (mut tmin, mut tmax) = (i64::MAX, i64::MIN);
+    if all_points {
+        points.reserve(n);
+    } else {
+        shapes.reserve(n);
+    }
+    for part in parts {
+        for (k, g) in part.geoms.into_iter().enumerate() {
+            let idx = (part.first + k) as u32;
+            match g {
+                Geom::None => {
+                    unplaced.push(idx);
+                    if all_points {
+                        points.push([f64::NAN, f64::NAN]);
+                    } else {
+                        shapes.push(None);
+                    }
+                }
+                Geom::Point(pt) => {
+                    boxes.push([pt[0], pt[1], pt[0], pt[1]]);
+                    positions.push(idx);
+                    if all_points {
+                        points.push(pt);
+                    } else {
+                        shapes.push(Some(Geometry::Point(geo::Point::new(pt[0], pt[1]))));
+                    }
+                }
+                Geom::Shape(g) => {
+                    let r = g.bounding_rect().expect("checked when parsed");
+                    boxes.push([r.min().x, r.min().y, r.max().x, r.max().y]);
+                    positions.push(idx);
+                    shapes.push(Some(*g));
+                }
+            }
+        }
+        if let Some(times) = times.as_mut() {
+            times.extend_from_slice(&part.times);
+            tmin = tmin.min(part.tmin);
+            tmax = tmax.max(part.tmax);
+        }
+        for (c, col) in columns.iter_mut().enumerate() {
+            let global: Vec<u32> = part.distinct[c]
+                .iter()
+                .map(|v| match raw_codes[c].get(v) {
+                    Some(code) => *code,
+                    None => {
+                        let folded = fold(v);
+                        let next = col.values.len() as u32;
+                        let code = *folded_codes[c].entry(folded.clone()).or_insert(next);
+                        if code == next {
+                            col.values.push(folded.into_boxed_str());
+                        }
+                        raw_codes[c].insert(v.clone(), code);
+                        code
+                    }
+                })
+                .collect();
+            col.codes.extend(part.codes[c].iter().map(|l| {
+                if *l == u32::MAX {
+                    u32::MAX
+                } else {
+                    global[*l as usize]
+                }
+            }));
+        }
+    }
+    drop(raw_codes);
+    phase("columns");
+    let index = SpatialIndex::from_boxes(boxes, positions);
+    phase("indexed");
+    let extent = Extent {
+        bbox: index
+            .envelope()
+            .map(|e| [e.lower()[0], e.lower()[1], e.upper()[0], e.upper()[1]]),
+        interval: (tmin <= tmax).then(|| (format_instant(tmin), format_instant(tmax))),
+    };
+    let shapes = if all_points {
+        Shapes::Points(points)
+    } else {
+        Shapes::Any(shapes)
+    };
+    Placed {
+        shapes,
+        unplaced,
+        times,
+        columns,
+        index,
+        extent,
+    }
 }
 
 /// Bytes per block of [`digest_bytes`] and [`digest_file`].

@@ -110,6 +110,21 @@ impl Server {
         serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"))
     }
 
+    /// The path of a page's `next` link on this server (links are absolute), if any.
+    pub fn next_path(&self, page: &serde_json::Value) -> Option<String> {
+        let next = page["links"]
+            .as_array()
+            .expect("a page has links")
+            .iter()
+            .find(|l| l["rel"] == "next")?;
+        let href = next["href"].as_str().expect("a link has an href");
+        Some(
+            href.strip_prefix(&self.base)
+                .expect("an absolute link to this server")
+                .to_string(),
+        )
+    }
+
     pub fn is_alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
