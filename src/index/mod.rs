@@ -61,10 +61,6 @@ impl Rect {
 /// `[min lon, min lat, max lon, max lat]`.
 pub(crate) type Bbox = [f64; 4];
 
-fn aabb(b: &Bbox) -> AABB<[f64; 2]> {
-    AABB::from_corners([b[0], b[1]], [b[2], b[3]])
-}
-
 /// A feature's envelope and its position in the layer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -239,10 +235,10 @@ impl SpatialIndex {
         self.ids.is_empty()
     }
 
-    /// The envelope of everything indexed, or None when empty.
-    pub fn envelope(&self) -> Option<AABB<[f64; 2]>> {
+    /// The bbox `[min x, min y, max x, max y]` of everything indexed, or None when empty.
+    pub fn bbox(&self) -> Option<[f64; 4]> {
         let top = self.levels.last()?;
-        Some(aabb(&top.iter().fold(EMPTY, |acc, b| union(&acc, b))))
+        Some(top.iter().fold(EMPTY, |acc, b| union(&acc, b)))
     }
 
     /// The entries below node `j` of `level`.

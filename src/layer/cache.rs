@@ -244,9 +244,7 @@ fn assemble(
     }
     let index = SpatialIndex::from_boxes(boxes, placed);
     let extent = Extent {
-        bbox: index
-            .envelope()
-            .map(|e| [e.lower()[0], e.lower()[1], e.upper()[0], e.upper()[1]]),
+        bbox: index.bbox(),
         interval: None,
     };
     Some(Layer {

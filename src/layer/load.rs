@@ -1660,9 +1660,7 @@ fn place(
     let index = SpatialIndex::from_boxes(boxes, positions);
     phase("indexed");
     let extent = Extent {
-        bbox: index
-            .envelope()
-            .map(|e| [e.lower()[0], e.lower()[1], e.upper()[0], e.upper()[1]]),
+        bbox: index.bbox(),
         interval: (tmin <= tmax).then(|| (format_instant(tmin), format_instant(tmax))),
     };
     let shapes = if all_points {
