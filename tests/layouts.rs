@@ -77,6 +77,7 @@ fn every_layout_of_the_same_features_is_served_member_for_member() {
         ),
         ("pretty", serde_json::to_string_pretty(&doc).unwrap()),
         ("compact", serde_json::to_string(&doc).unwrap()),
+        ("python-json-dump", common::python_json_dump(&doc)),
         (
             "crlf-and-blank-lines",
             format!(

@@ -5,16 +5,14 @@
 //! the members of its `properties` are kept once per layer and referred to by number (see
 //! [`super::store`]). No feature is re-encoded, and the file's text is not kept.
 //!
-//! A file in Kat's own layout (one feature per line) is streamed: blocks of it are read,
-//! digested and parsed on every core, and only what the layer keeps outlives its block, so
-//! memory stays well under the file's size. Any other layout is read whole: the features
-//! array is split into features by a structural scan of newline-aligned chunks (a raw
-//! newline never occurs inside a JSON string, so each chunk starts between tokens; a chunk
-//! whose guess of where it starts does not agree with the scan before it is scanned again
-//! from the right place). Either way each feature is checked and read in one pass by
-//! [`onepass`], or by serde_json where that pass declines (serde_json also words every
-//! error), so every byte is validated. A file the fast split does not understand is parsed
-//! whole by serde_json.
+//! Every file is streamed when it can be ([`structure`]): blocks of it are read, digested
+//! and parsed on every core, whatever its layout (one feature per line as Kat writes it, the
+//! whole collection on one line, pretty-printed), and only what the layer keeps outlives its
+//! block, so memory stays well under the file's size. Each feature is checked and read in
+//! one pass by [`onepass`], or by serde_json where that pass declines (serde_json also words
+//! every error), so every byte is validated. A file that cannot be streamed (its features
+//! array far from its start, a stray value in the array, a missing comma) is read whole, so
+//! that serde_json can word what is wrong.
 
 use super::store::{Segment, SegmentBuilder, Store, TextMemo};
 use super::{onepass, Column, Extent, Layer, LoadError, Shapes};
@@ -32,6 +30,8 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::time::Instant;
+
+mod structure;
 
 #[derive(Deserialize)]
 struct Collection<'a> {
@@ -295,26 +295,71 @@ fn in_extent(r: &geo::Rect<f64>) -> bool {
     r.min().x >= x0 && r.max().x <= x1 && r.min().y >= y0 && r.max().y <= y1
 }
 /// The numbers of a point written as Kat and most tools write one,
-/// `{"coordinates":[x,y],"type":"Point"}` or `{"type":"Point","coordinates":[x,y]}`, read
-/// without serde (the text is valid JSON already: only its shape is checked here). None for
-/// any other shape.
-fn compact_point(raw: &str) -> Option<(f64, f64)> {
-    let inner = raw
-        .strip_prefix("{\"coordinates\":[")
-        .and_then(|r| r.strip_suffix("],\"type\":\"Point\"}"))
-        .or_else(|| {
-            raw.strip_prefix("{\"type\":\"Point\",\"coordinates\":[")
-                .and_then(|r| r.strip_suffix("]}"))
-        })?;
-    let (x, y) = inner.split_once(',')?;
-    Some((x.parse().ok()?, y.parse().ok()?))
+/// A Point geometry of exactly two members, `type` and `coordinates` (two numbers), in either
+/// order and with any JSON whitespace, read without serde (the text is valid JSON already:
+/// only its shape is checked here). None for any other shape, which serde_json then reads.
+fn plain_point(raw: &str) -> Option<(f64, f64)> {
+    let t = raw.as_bytes();
+    let mut i = scan::ws(t, 0);
+    if t.get(i) != Some(&b'{') {
+        return None;
+    }
+    let (mut xy, mut point) = (None, false);
+    loop {
+        i = scan::ws(t, i + 1);
+        let rest = &raw[i..];
+        if let Some(r) = rest.strip_prefix("\"coordinates\"") {
+            i = scan::ws(t, t.len() - r.len());
+            if t.get(i) != Some(&b':') || xy.is_some() {
+                return None;
+            }
+            i = scan::ws(t, i + 1);
+            if t.get(i) != Some(&b'[') {
+                return None;
+            }
+            let mut v = [0.0; 2];
+            for (k, slot) in v.iter_mut().enumerate() {
+                let from = scan::ws(t, i + 1);
+                let mut end = from;
+                while end < t.len() && !matches!(t[end], b',' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+                {
+                    end += 1;
+                }
+                *slot = raw[from..end].parse().ok()?;
+                i = scan::ws(t, end);
+                if t.get(i) != Some(if k == 0 { &b',' } else { &b']' }) {
+                    return None;
+                }
+            }
+            xy = Some((v[0], v[1]));
+        } else if let Some(r) = rest.strip_prefix("\"type\"") {
+            i = scan::ws(t, t.len() - r.len());
+            if t.get(i) != Some(&b':') || point {
+                return None;
+            }
+            i = scan::ws(t, i + 1);
+            if !raw[i..].starts_with("\"Point\"") {
+                return None;
+            }
+            point = true;
+            i += "\"Point\"".len() - 1;
+        } else {
+            return None;
+        }
+        i = scan::ws(t, i + 1);
+        match t.get(i) {
+            Some(b',') => {}
+            Some(b'}') if point => return xy,
+            _ => return None,
+        }
+    }
 }
 
 fn parse_geometry(raw: Option<&str>) -> Result<Geom, String> {
     let Some(raw) = raw.filter(|r| *r != "null") else {
         return Ok(Geom::None);
     };
-    let point = compact_point(raw).map(Ok).or_else(|| {
+    let point = plain_point(raw).map(Ok).or_else(|| {
         let p = serde_json::from_str::<PointGeometry>(raw).ok()?;
         (p.kind == "Point").then(|| {
             if p.coordinates.n < 2 || p.coordinates.n > 3 {
@@ -519,6 +564,18 @@ fn parse_feature<'a>(
 ) -> Result<Parsed<'a>, FeatureError> {
     // One validating pass that also finds the members; serde_json for what it leaves.
     let scanned = onepass::feature_members(raw, wanted, members);
+    read_feature(spec, wanted, raw, scanned, dates)
+}
+
+/// A feature from its text and, when the one-pass scan read it, what that found (otherwise
+/// serde_json reads it, and words what is wrong).
+fn read_feature<'a>(
+    spec: &CollectionSpec,
+    wanted: &[&str],
+    raw: &'a str,
+    scanned: Option<onepass::Top<'a>>,
+    dates: &mut TextMemo<'a, Interval>,
+) -> Result<Parsed<'a>, FeatureError> {
     let listed = scanned.is_some();
     let (kind, id_raw, geometry_raw, props_raw, picked) = match scanned {
         Some(top) => (
@@ -779,79 +836,9 @@ fn split_array(text: &str, open: usize) -> Option<(Vec<(usize, usize)>, usize)> 
     None
 }
 
-/// Splits the features array that opens at `open` by lines, for a file that holds one
-/// feature per line: each line between the brackets is a feature (with its comma) or blank.
-/// Only a guess, checked when each feature is parsed: a line that is not one whole JSON
-/// object fails to parse, and the load starts again with [`split_array`].
-fn split_lines(text: &str, open: usize) -> Option<(Vec<(usize, usize)>, usize)> {
-    let t = text.as_bytes();
-    let is_ws = |b: u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
-    // The rest of the line holding the opening bracket must be blank.
-    let mut at = open + 1;
-    let first_nl = at + memchr::memchr(b'\n', &t[at..])?;
-    if !t[at..first_nl].iter().all(|b| is_ws(*b)) {
-        return None;
-    }
-    at = first_nl + 1;
-    let mut spans = Vec::with_capacity(t.len() / 512);
-    loop {
-        let end = memchr::memchr(b'\n', &t[at..]).map_or(t.len(), |k| at + k);
-        match line(t, at, end) {
-            // A comma alone on its line is the gaps' check to judge.
-            Line::Blank { .. } => {}
-            Line::Feature { span, .. } => spans.push(span),
-            Line::Other(s) if t[s] == b']' => return Some((spans, s)),
-            Line::Other(_) => return None,
-        }
-        if end >= t.len() {
-            return None;
-        }
-        at = end + 1;
-    }
-}
-
-/// A line of a file with one feature per line, trimmed of JSON whitespace.
-enum Line {
-    /// Nothing, or only a comma.
-    Blank { comma: bool },
-    /// `{` ... `}`, and whether a comma follows it on the line.
-    Feature { span: (usize, usize), comma: bool },
-    /// Anything else, starting at this byte.
-    Other(usize),
-}
-
-/// What `t[from..to]` (one line) holds.
-fn line(t: &[u8], from: usize, to: usize) -> Line {
-    let is_ws = |b: u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
-    let (mut s, mut e) = (from, to);
-    while s < e && is_ws(t[s]) {
-        s += 1;
-    }
-    while e > s && is_ws(t[e - 1]) {
-        e -= 1;
-    }
-    let comma = e > s && t[e - 1] == b',';
-    if comma {
-        e -= 1;
-        while e > s && is_ws(t[e - 1]) {
-            e -= 1;
-        }
-    }
-    if s == e {
-        Line::Blank { comma }
-    } else if t[s] == b'{' && t[e - 1] == b'}' {
-        Line::Feature {
-            span: (s, e),
-            comma,
-        }
-    } else {
-        Line::Other(s)
-    }
-}
-
 /// The top-level object of a FeatureCollection, scanned without building it: the spans of its
 /// features, when the file is plain enough for that (otherwise None, and serde_json decides).
-fn split_collection(text: &str, lines: bool) -> Option<Vec<(usize, usize)>> {
+fn split_collection(text: &str) -> Option<Vec<(usize, usize)>> {
     let t = text.as_bytes();
     let mut i = scan::ws(t, 0);
     if t.get(i) != Some(&b'{') {
@@ -880,11 +867,7 @@ fn split_collection(text: &str, lines: bool) -> Option<Vec<(usize, usize)>> {
                 if t.get(i) != Some(&b'[') {
                     return None;
                 }
-                let (spans, close) = if lines {
-                    split_lines(text, i)?
-                } else {
-                    split_array(text, i)?
-                };
+                let (spans, close) = split_array(text, i)?;
                 // The gaps between features: a comma and whitespace, nothing else.
                 let gaps_ok = {
                     let mut from = i + 1;
@@ -982,46 +965,80 @@ fn parse_part(
     first: usize,
     spans: &[(usize, usize)],
 ) -> Part {
-    let nq = spec.queryables.len();
-    let n = spans.len();
-    let mut part = Part {
-        first,
-        segment: Segment::default(),
-        stored: Vec::with_capacity(n),
-        geoms: Vec::with_capacity(n),
-        times: Vec::with_capacity(if spec.time_property.is_some() { n } else { 0 }),
-        distinct: vec![Vec::new(); nq],
-        codes: vec![Vec::with_capacity(n); nq],
-        tmin: i64::MAX,
-        tmax: i64::MIN,
-        error: None,
-    };
-    let mut segment = SegmentBuilder::default();
-    let mut members = Vec::new();
-    let mut local: Vec<TextMemo<u32>> = (0..nq).map(|_| TextMemo::default()).collect();
-    let mut dates = TextMemo::default();
-    'features: for (k, span) in spans.iter().enumerate() {
+    let mut part = PartBuilder::new(spec, spans.len());
+    for span in spans {
         let raw = &text[span.0..span.1];
-        let p = match parse_feature(spec, wanted, raw, &mut members, &mut dates) {
+        let parsed = parse_feature(spec, wanted, raw, &mut part.members, &mut part.dates);
+        if !part.add(raw, parsed) {
+            break;
+        }
+    }
+    let mut part = part.finish();
+    part.first = first;
+    part
+}
+
+/// Gathers parsed features into a [`Part`], one at a time, until the first that fails.
+struct PartBuilder<'s, 't> {
+    spec: &'s CollectionSpec,
+    part: Part,
+    segment: SegmentBuilder,
+    /// The members of the feature being read, as the one-pass scan lists them.
+    members: Vec<(usize, usize)>,
+    /// Per queryable, the code of each raw text seen; the interval of each date's text.
+    local: Vec<TextMemo<'t, u32>>,
+    dates: TextMemo<'t, Interval>,
+}
+
+impl<'s, 't> PartBuilder<'s, 't> {
+    fn new(spec: &'s CollectionSpec, n: usize) -> Self {
+        let nq = spec.queryables.len();
+        PartBuilder {
+            spec,
+            part: Part {
+                first: 0,
+                segment: Segment::default(),
+                stored: Vec::with_capacity(n),
+                geoms: Vec::with_capacity(n),
+                times: Vec::with_capacity(if spec.time_property.is_some() { n } else { 0 }),
+                distinct: vec![Vec::new(); nq],
+                codes: vec![Vec::with_capacity(n); nq],
+                tmin: i64::MAX,
+                tmax: i64::MIN,
+                error: None,
+            },
+            segment: SegmentBuilder::default(),
+            members: Vec::new(),
+            local: (0..nq).map(|_| TextMemo::default()).collect(),
+            dates: TextMemo::default(),
+        }
+    }
+
+    /// Adds the feature `raw` as read; false (and the part records why) when it failed.
+    fn add(&mut self, raw: &'t str, parsed: Result<Parsed<'t>, FeatureError>) -> bool {
+        let spec = self.spec;
+        let part = &mut self.part;
+        let k = part.geoms.len();
+        let p = match parsed {
             Ok(p) => p,
             Err(e) => {
                 part.error = Some((k, e));
-                break;
+                return false;
             }
         };
         let (from, to) = p.props;
         let (prefix, suffix) = (&raw[..from + 1], &raw[to - 1..]);
         part.stored.push(if p.listed {
-            segment.push(
+            self.segment.push(
                 &p.id,
                 prefix,
-                members.iter().map(|(a, b)| &raw[*a..*b]),
+                self.members.iter().map(|(a, b)| &raw[*a..*b]),
                 suffix,
             )
         } else {
             // The serde path does not list the members: keep them as one piece.
             let inner = trim_ws(&raw[from + 1..to - 1]);
-            segment.push_with(
+            self.segment.push_with(
                 &p.id,
                 prefix,
                 (!inner.is_empty()).then_some(inner),
@@ -1037,12 +1054,12 @@ fn parse_part(
             }
             part.times.push(p.time.unwrap_or(Interval::ALL));
         }
-        for (c, v) in p.values.into_iter().take(nq).enumerate() {
+        for (c, v) in p.values.into_iter().take(spec.queryables.len()).enumerate() {
             // Keyed by the raw text, so that a value seen before costs one lookup: no
             // reading of arrays, no allocation.
             let code = match v {
                 None => u32::MAX,
-                Some(raw) => match local[c].get(raw) {
+                Some(raw) => match self.local[c].get(raw) {
                     Some(code) => *code,
                     None => {
                         let code = match text_of(raw) {
@@ -1054,19 +1071,37 @@ fn parse_part(
                             Err(e) => {
                                 let problem = format!("\"{}\": {e}", spec.queryables[c].property);
                                 part.error = Some((k, (Some(p.id.to_string()), problem)));
-                                break 'features;
+                                return false;
                             }
                         };
-                        local[c].insert(raw, code);
+                        self.local[c].insert(raw, code);
                         code
                     }
                 },
             };
             part.codes[c].push(code);
         }
+        true
     }
-    part.segment = segment.finish();
-    part
+
+    /// Room for `n` more features.
+    fn reserve(&mut self, n: usize) {
+        let part = &mut self.part;
+        part.stored.reserve(n);
+        part.geoms.reserve(n);
+        if self.spec.time_property.is_some() {
+            part.times.reserve(n);
+        }
+        for c in &mut part.codes {
+            c.reserve(n);
+        }
+    }
+
+    fn finish(self) -> Part {
+        let mut part = self.part;
+        part.segment = self.segment.finish();
+        part
+    }
 }
 
 /// Read buffers handed from one block to the next: a fresh one for every block would have the
@@ -1129,207 +1164,6 @@ fn features_open(t: &[u8]) -> Option<usize> {
     }
 }
 
-/// What one block of a streamed load found.
-struct Block {
-    digests: Vec<u64>,
-    part: Option<Part>,
-    /// Whether every line it owns is blank or one feature (with its comma).
-    lines_ok: bool,
-    /// Features, those not followed by a comma, and whether its last feature is one.
-    lines: usize,
-    bare: usize,
-    last_bare: bool,
-}
-
-/// Loads a file in Kat's own layout, one feature per line, without holding its text: each
-/// block of the file is read, digested and parsed on its own, into a part that keeps only
-/// what the layer needs. None when the file is not in that layout, or a line is not a
-/// feature; the caller then reads the file whole, which decides what is wrong.
-fn stream_lines(
-    path: &Path,
-    spec: &CollectionSpec,
-    wanted: &[&str],
-) -> std::io::Result<Option<Features>> {
-    use std::os::unix::fs::FileExt;
-    let is_ws = |b: &u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
-    let file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len() as usize;
-    let mut head = vec![0u8; len.min(FRAME_MAX)];
-    file.read_exact_at(&mut head, 0)?;
-    let Some(open) = features_open(&head) else {
-        return Ok(None);
-    };
-    let Some(nl) = memchr::memchr(b'\n', &head[open + 1..]) else {
-        return Ok(None);
-    };
-    if !head[open + 1..open + 1 + nl].iter().all(is_ws) {
-        return Ok(None);
-    }
-    let body = open + 1 + nl + 1;
-    let tail_from = len.saturating_sub(FRAME_MAX).max(body);
-    let mut tail = vec![0u8; len - tail_from];
-    file.read_exact_at(&mut tail, tail_from as u64)?;
-    // The closing bracket starts the last line that starts with one (a feature's line starts
-    // with `{`; a wrong guess leaves a line that is not a feature, and the whole read).
-    let mut close = None;
-    let mut end = tail.len();
-    loop {
-        let start = memchr::memrchr(b'\n', &tail[..end]).map_or(0, |k| k + 1);
-        if start == 0 && tail_from != body {
-            break;
-        }
-        let line = &tail[start..end];
-        if let Some(k) = line.iter().position(|b| !is_ws(b)) {
-            if line[k] == b']' {
-                close = Some(tail_from + start + k);
-                break;
-            }
-        }
-        if start == 0 {
-            break;
-        }
-        end = start - 1;
-    }
-    let Some(close) = close else {
-        return Ok(None);
-    };
-    // The frame: the collection with an empty features array must be well formed.
-    let mut frame = head[..=open].to_vec();
-    frame.push(b'\n');
-    frame.extend_from_slice(&tail[close - tail_from..]);
-    drop((head, tail));
-    match String::from_utf8(frame)
-        .ok()
-        .and_then(|f| split_collection(&f, true))
-    {
-        Some(spans) if spans.is_empty() => {}
-        _ => return Ok(None),
-    }
-
-    let blocks = len.div_ceil(STREAM_BLOCK);
-    let buffers = Buffers::default();
-    let read_block = |buf: &mut Vec<u8>, k: usize| -> std::io::Result<Block> {
-        let from = k * STREAM_BLOCK;
-        let to = (from + STREAM_BLOCK).min(len);
-        // One byte before the block tells whether a line starts at its first byte.
-        let start = from - usize::from(k > 0);
-        let mut have = to - start;
-        if buf.len() < have {
-            buf.resize(have, 0);
-        }
-        file.read_exact_at(&mut buf[..have], start as u64)?;
-        let own = &buf[from - start..to - start];
-        let digests = own.chunks(DIGEST_BLOCK).map(digest_block).collect();
-        let mut block = Block {
-            digests,
-            part: None,
-            lines_ok: true,
-            lines: 0,
-            bare: 0,
-            last_bare: false,
-        };
-        let (lo, hi) = (from.max(body), to.min(close));
-        if lo >= hi {
-            return Ok(block);
-        }
-        // The lines that start in [lo, hi), read on to the end of the last one.
-        let first = if lo == body {
-            lo
-        } else {
-            match memchr::memchr(b'\n', &buf[lo - 1 - start..have]) {
-                Some(q) => lo + q,
-                None => hi,
-            }
-        };
-        if first >= hi {
-            return Ok(block);
-        }
-        let line_end = loop {
-            if let Some(q) = memchr::memchr(b'\n', &buf[hi - 1 - start..have]) {
-                break hi - 1 + q;
-            }
-            let at = start + have;
-            if at >= close {
-                break close;
-            }
-            let more = (at + (64 << 10).max(have / 4)).min(len) - at;
-            buf.resize(have + more, 0);
-            file.read_exact_at(&mut buf[have..have + more], at as u64)?;
-            have += more;
-        };
-        let Ok(text) = std::str::from_utf8(&buf[first - start..line_end - start]) else {
-            block.lines_ok = false;
-            return Ok(block);
-        };
-        let t = text.as_bytes();
-        let mut spans = Vec::with_capacity(t.len() / 512);
-        let mut at = 0;
-        while at < t.len() {
-            let end = memchr::memchr(b'\n', &t[at..]).map_or(t.len(), |q| at + q);
-            match line(t, at, end) {
-                Line::Blank { comma: false } => {}
-                Line::Feature { span, comma } => {
-                    spans.push(span);
-                    block.lines += 1;
-                    block.bare += usize::from(!comma);
-                    block.last_bare = !comma;
-                }
-                // A stray comma or anything else: the whole read decides.
-                Line::Blank { comma: true } | Line::Other(_) => {
-                    block.lines_ok = false;
-                    return Ok(block);
-                }
-            }
-            at = end + 1;
-        }
-        let part = parse_part(spec, wanted, text, 0, &spans);
-        if part
-            .error
-            .as_ref()
-            .is_some_and(|(_, (_, e))| e.starts_with("not a GeoJSON feature"))
-        {
-            block.lines_ok = false;
-            return Ok(block);
-        }
-        block.part = Some(part);
-        Ok(block)
-    };
-    let found: Vec<Block> = (0..blocks)
-        .into_par_iter()
-        .map(|k| buffers.with(|buf| read_block(buf, k)))
-        .collect::<std::io::Result<_>>()?;
-    if !found.iter().all(|b| b.lines_ok) {
-        return Ok(None);
-    }
-    // Commas between features, none after the last.
-    let bare: usize = found.iter().map(|b| b.bare).sum();
-    let lines: usize = found.iter().map(|b| b.lines).sum();
-    let last_bare = found
-        .iter()
-        .rev()
-        .find(|b| b.lines > 0)
-        .is_none_or(|b| b.last_bare);
-    let mut parts = Vec::with_capacity(blocks);
-    let mut digests = Vec::with_capacity(len.div_ceil(DIGEST_BLOCK));
-    let mut n = 0;
-    for b in found {
-        digests.extend(b.digests);
-        if let Some(mut p) = b.part {
-            p.first = n;
-            n += p.geoms.len();
-            parts.push(p);
-        }
-    }
-    if bare != usize::from(lines > 0) || !last_bare {
-        return Ok(None);
-    }
-    Ok(Some(Features {
-        n,
-        parts,
-        digest: digest_blocks(digests.into_iter(), len),
-    }))
-}
-
 /// Loads `spec.file` below `dir`.
 /// Reads the file whole and splits it into features: by lines if it holds one feature per
 /// line, by structure otherwise, and with serde_json when neither scan understands it (which
@@ -1354,50 +1188,32 @@ fn read_whole(
             .map(|(k, s)| parse_part(spec, wanted, &text, k * per_part, s))
             .collect()
     };
-    // One feature per line, as Kat writes its files: split by lines, which parsing checks;
-    // if a line turns out not to be one feature, split by structure instead.
-    let by_lines = split_collection(&text, true).map(|spans| {
-        let parts = parse_all(&spans);
-        (spans.len(), parts)
-    });
-    let by_lines = by_lines.filter(|(_, parts)| {
-        !parts.iter().any(|p| {
-            p.error
-                .as_ref()
-                .is_some_and(|(_, (_, e))| e.starts_with("not a GeoJSON feature"))
-        })
-    });
-    let (n, parts) = match by_lines {
-        Some(done) => done,
+    let spans: Vec<(usize, usize)> = match split_collection(&text) {
+        Some(spans) => spans,
         None => {
-            let spans: Vec<(usize, usize)> = match split_collection(&text, false) {
-                Some(spans) => spans,
-                None => {
-                    let base = text.as_ptr() as usize;
-                    let collection: Collection =
-                        serde_json::from_str(&text).map_err(|e| LoadError::NotCollection {
-                            file: file.to_string(),
-                            problem: e.to_string(),
-                        })?;
-                    if collection.kind != "FeatureCollection" {
-                        return Err(LoadError::NotCollection {
-                            file: file.to_string(),
-                            problem: format!("\"type\" is \"{}\"", collection.kind),
-                        });
-                    }
-                    collection
-                        .features
-                        .iter()
-                        .map(|r| {
-                            let at = r.get().as_ptr() as usize - base;
-                            (at, at + r.get().len())
-                        })
-                        .collect()
-                }
-            };
-            (spans.len(), parse_all(&spans))
+            let base = text.as_ptr() as usize;
+            let collection: Collection =
+                serde_json::from_str(&text).map_err(|e| LoadError::NotCollection {
+                    file: file.to_string(),
+                    problem: e.to_string(),
+                })?;
+            if collection.kind != "FeatureCollection" {
+                return Err(LoadError::NotCollection {
+                    file: file.to_string(),
+                    problem: format!("\"type\" is \"{}\"", collection.kind),
+                });
+            }
+            collection
+                .features
+                .iter()
+                .map(|r| {
+                    let at = r.get().as_ptr() as usize - base;
+                    (at, at + r.get().len())
+                })
+                .collect()
         }
     };
+    let (n, parts) = (spans.len(), parse_all(&spans));
     Ok(Features { n, parts, digest })
 }
 
@@ -1419,9 +1235,10 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         file: file.clone(),
         problem: e.kind().to_string(),
     };
-    let streamed = stream_lines(&path, spec, &wanted).map_err(read_error)?;
+    let streamed =
+        structure::stream_structure(&path, spec, &wanted, STREAM_BLOCK).map_err(read_error)?;
     if streamed.is_none() {
-        phase("not one feature per line: reading whole");
+        phase("not plain enough to stream: reading whole");
     }
     let Features {
         n,
@@ -1770,4 +1587,46 @@ pub fn fingerprint<'a>(dir: &Path, files: impl Iterator<Item = &'a str>) -> Stri
         }
     }
     format!("{:016x}", h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What serde_json's path makes of a geometry: the point, or None for another shape.
+    fn serde_point(raw: &str) -> Option<(f64, f64)> {
+        let p = serde_json::from_str::<PointGeometry>(raw).ok()?;
+        (p.kind == "Point" && p.coordinates.n == 2)
+            .then(|| (p.coordinates.v[0], p.coordinates.v[1]))
+    }
+
+    #[test]
+    fn a_plain_point_in_any_layout_reads_as_serde_json_reads_it() {
+        let read = [
+            r#"{"coordinates":[-72.341756,19.713089],"type":"Point"}"#,
+            r#"{"type":"Point","coordinates":[-72.341756,19.713089]}"#,
+            r#"{"type": "Point", "coordinates": [-72.3, 19.7]}"#,
+            "{\n  \"coordinates\" : [\n    -7.23e1 ,\n    1.97E+1\n  ] ,\r\n  \"type\" : \"Point\"\n}",
+            r#"{"coordinates":[-0,0.5],"type":"Point"}"#,
+        ];
+        for raw in read {
+            let got = plain_point(raw);
+            assert!(got.is_some(), "{raw}");
+            assert_eq!(got, serde_point(raw), "{raw}");
+        }
+        // Other shapes are serde_json's to read (or refuse).
+        let left = [
+            r#"{"coordinates":[-72.3,19.7,12],"type":"Point"}"#,
+            r#"{"coordinates":[-72.3],"type":"Point"}"#,
+            r#"{"coordinates":[-72.3,19.7],"type":"Point","bbox":[1,2,3,4]}"#,
+            r#"{"coordinates":[-72.3,19.7]}"#,
+            r#"{"type":"Point","type":"Point","coordinates":[-72.3,19.7]}"#,
+            r#"{"coordinates":[[-72.3,19.7]],"type":"MultiPoint"}"#,
+            r#"{"coordinates":["-72.3",19.7],"type":"Point"}"#,
+            r#"{}"#,
+        ];
+        for raw in left {
+            assert_eq!(plain_point(raw), None, "{raw}");
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //! Every byte Kat serves must be valid JSON, so each feature is checked whole. serde_json did
 //! that in one pass and a byte scan then looked for the filter values in a second; this scan
 //! does both at once. It is deliberately narrow: it answers `None` for anything it does not
-//! handle exactly as serde_json would (a `\u` escape, a key with an escape, a duplicate member
+//! handle exactly as serde_json would (a lone surrogate `\u` escape, a key with an escape, a duplicate member
 //! of the feature, deep nesting, any malformed text), and the loader then takes the serde_json
 //! path, which decides and words the error.
 //!
@@ -47,6 +47,22 @@ pub fn feature_members<'a>(
     wanted: &[&str],
     members: &mut Vec<(usize, usize)>,
 ) -> Option<Top<'a>> {
+    let (top, end) = object_members(text, wanted, members)?;
+    let t = text.as_bytes();
+    let mut i = end;
+    while i < t.len() && matches!(t[i], b' ' | b'\n' | b'\r' | b'\t') {
+        i += 1;
+    }
+    (i == t.len()).then_some(top)
+}
+
+/// [`feature_members`] of the object that `text` starts with (after any whitespace), also
+/// giving the position just after it; what follows it is not looked at.
+pub fn object_members<'a>(
+    text: &'a str,
+    wanted: &[&str],
+    members: &mut Vec<(usize, usize)>,
+) -> Option<(Top<'a>, usize)> {
     members.clear();
     let t = text.as_bytes();
     let s = Scan { text, t };
@@ -118,10 +134,10 @@ pub fn feature_members<'a>(
             _ => return None,
         }
     }
-    if !seen[0] || s.ws(i + 1) != t.len() {
+    if !seen[0] {
         return None;
     }
-    Some(top)
+    Some((top, i + 1))
 }
 
 /// A mask whose lowest set bit falls in the first byte of `w` (little-endian) that is a
@@ -170,12 +186,37 @@ impl<'a> Scan<'a> {
                 b'"' => return Some(i + 1),
                 b'\\' => match t.get(i + 1)? {
                     b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
-                    // \u escapes (and their surrogate pairs) are serde_json's to check.
+                    b'u' => i = self.unicode(i)?,
                     _ => return None,
                 },
                 0..=0x1F => return None,
                 _ => i += 1,
             }
+        }
+    }
+
+    /// `t[i..]` is `\\u` and four hex digits: the position after the escape, or after the
+    /// pair when it is a high surrogate followed by a low one. A lone surrogate (which
+    /// serde_json refuses) is left to serde_json to word.
+    #[inline]
+    fn unicode(&self, i: usize) -> Option<usize> {
+        let hex = |at: usize| -> Option<u32> {
+            let digits = self.t.get(at..at + 4)?;
+            let mut v = 0;
+            for d in digits {
+                v = v * 16 + char::from(*d).to_digit(16)?;
+            }
+            Some(v)
+        };
+        match hex(i + 2)? {
+            0xD800..=0xDBFF => {
+                if self.t.get(i + 6..i + 8)? != b"\\u" {
+                    return None;
+                }
+                matches!(hex(i + 8)?, 0xDC00..=0xDFFF).then_some(i + 12)
+            }
+            0xDC00..=0xDFFF => None,
+            _ => Some(i + 6),
         }
     }
 
@@ -339,7 +380,7 @@ mod tests {
         serde_json::from_str::<F>(text).is_ok()
     }
 
-    const GOOD: &str = r#"{"geometry":{"coordinates":[-72.86,19.56],"type":"Point"},"id":"SYN-1","properties":{"actors":["A","B"],"commune":"Anse Rouge","event_date":"2024-07-26","fatalities":10,"x":-1.5e-3,"ok":true,"no":false,"n":null,"nested":{"a":[{},[]]},"s":"tab\tquote\" slash\/"},"type":"Feature"}"#;
+    const GOOD: &str = r#"{"geometry":{"coordinates":[-72.86,19.56],"type":"Point"},"id":"SYN-1","properties":{"actors":["A","B"],"commune":"Anse Rouge","event_date":"2024-07-26","fatalities":10,"x":-1.5e-3,"ok":true,"no":false,"n":null,"nested":{"a":[{},[]]},"s":"tab\tquote\" slash\/ L\u00e9og\u00C2ne \ud83d\ude00"},"type":"Feature"}"#;
 
     #[test]
     fn the_word_scan_finds_the_first_special_byte() {
@@ -421,9 +462,24 @@ mod tests {
     }
 
     #[test]
+    fn reads_unicode_escapes_as_serde_json_does() {
+        let text =
+            r#"{"type":"Feature","properties":{"s":"L\u00e9og\u00C2ne","e":"\ud83d\ude00"}}"#;
+        assert!(serde_accepts(text));
+        let top = feature(text, &["s", "e"]).unwrap();
+        assert_eq!(
+            top.picked,
+            vec![Some(r#""L\u00e9og\u00C2ne""#), Some(r#""\ud83d\ude00""#)]
+        );
+    }
+
+    #[test]
     fn leaves_escapes_duplicates_and_odd_shapes_to_serde_json() {
         for text in [
-            r#"{"type":"Feature","properties":{"s":"\u00e9"}}"#,
+            r#"{"type":"Feature","properties":{"s":"\ud800"}}"#,
+            r#"{"type":"Feature","properties":{"s":"\udc00\ud800"}}"#,
+            r#"{"type":"Feature","properties":{"s":"\ud800\u0041"}}"#,
+            r#"{"type":"Feature","properties":{"s":"\u00g9"}}"#,
             r#"{"type":"Feature","properties":{"\u0073":1}}"#,
             r#"{"type":"Feature","type":"Feature"}"#,
             r#"{"type":"Feature","properties":[1]}"#,

@@ -242,3 +242,38 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A document as Python's `json.dump` writes it by default: all on one line, `, ` and `: `
+/// between tokens, and every non-ASCII character as a `\u` escape (surrogate pairs above the
+/// BMP).
+pub fn python_json_dump(v: &serde_json::Value) -> String {
+    let compact = serde_json::to_string(v).unwrap();
+    let mut out = String::with_capacity(compact.len() * 11 / 10);
+    let (mut in_string, mut escaped) = (false, false);
+    for c in compact.chars() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            if c.is_ascii() {
+                out.push(c);
+            } else {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            continue;
+        }
+        out.push(c);
+        match c {
+            '"' => in_string = true,
+            ',' | ':' => out.push(' '),
+            _ => {}
+        }
+    }
+    out
+}
