@@ -8,6 +8,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[global_allocator]
+static ALLOC: kat::alloc::HugePages = kat::alloc::HugePages;
+
 #[derive(Parser)]
 #[command(
     name = "kat",
