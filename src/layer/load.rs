@@ -935,6 +935,8 @@ struct Part {
     /// The features' JSON, and where each is in it.
     segment: Segment,
     stored: Vec<(u32, u32)>,
+    /// Each feature's [`id_hash`], for the id table.
+    id_hashes: Vec<u64>,
     geoms: Vec<Geom>,
     times: Vec<Interval>,
     /// Per queryable: distinct raw values (in order of first appearance) and each feature's
@@ -999,6 +1001,7 @@ impl<'s, 't> PartBuilder<'s, 't> {
                 first: 0,
                 segment: Segment::default(),
                 stored: Vec::with_capacity(n),
+                id_hashes: Vec::with_capacity(n),
                 geoms: Vec::with_capacity(n),
                 times: Vec::with_capacity(if spec.time_property.is_some() { n } else { 0 }),
                 distinct: vec![Vec::new(); nq],
@@ -1028,6 +1031,7 @@ impl<'s, 't> PartBuilder<'s, 't> {
         };
         let (from, to) = p.props;
         let (prefix, suffix) = (&raw[..from + 1], &raw[to - 1..]);
+        part.id_hashes.push(id_hash(&p.id));
         part.stored.push(if p.listed {
             self.segment.push(
                 &p.id,
@@ -1088,6 +1092,7 @@ impl<'s, 't> PartBuilder<'s, 't> {
     fn reserve(&mut self, n: usize) {
         let part = &mut self.part;
         part.stored.reserve(n);
+        part.id_hashes.reserve(n);
         part.geoms.reserve(n);
         if self.spec.time_property.is_some() {
             part.times.reserve(n);
@@ -1262,11 +1267,13 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
 
     // Ids: a table of (hash, position) sorted by hash; equal ids sit together.
     let mut segments = Vec::with_capacity(parts.len());
+    let mut hashes = Vec::with_capacity(parts.len());
     for p in &mut parts {
         segments.push((
             std::mem::take(&mut p.segment),
             std::mem::take(&mut p.stored),
         ));
+        hashes.push((p.first, std::mem::take(&mut p.id_hashes)));
         if p.error.is_some() {
             break;
         }
@@ -1274,17 +1281,24 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
     // The store and its ids on one side, the geometries, columns and index on the other: each
     // half has steps that run on one core.
     let unfailed = failed.is_none();
-    let (stored, placed) = rayon::join(
+    let ((store, ids), placed) = rayon::join(
         || {
-            let store = Store::build(segments);
-            tracing::debug!(layer = spec.id, bytes = store.size(), "stored");
-            let (ids, duplicate) = id_table(&store, parsed_n);
-            phase("ids");
-            (store, ids, duplicate)
+            rayon::join(
+                || {
+                    let store = Store::build(segments);
+                    tracing::debug!(layer = spec.id, bytes = store.size(), "stored");
+                    store
+                },
+                || {
+                    let ids = id_table(hashes, parsed_n);
+                    phase("ids");
+                    ids
+                },
+            )
         },
         move || unfailed.then(|| place(spec, parts, n, &phase)),
     );
-    let (store, ids, duplicate) = stored;
+    let duplicate = first_duplicate(&ids, &store);
     let id_of = |i: usize| -> &str { store.id(i as u32) };
     if let Some(d) = duplicate.filter(|d| *d < parsed_n) {
         return Err(feature_error(
@@ -1328,18 +1342,24 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
     })
 }
 
-/// The id lookup table of the first `n` features, `(hash of the id, position)` sorted, and
-/// the first position whose id an earlier feature already has.
-fn id_table(store: &Store, n: usize) -> (Vec<(u64, u32)>, Option<usize>) {
-    let id_of = |i: usize| -> &str { store.id(i as u32) };
-    let mut ids: Vec<(u64, u32)> = (0..n)
-        .into_par_iter()
-        .with_min_len(4096)
-        .map(|i| (id_hash(id_of(i)), i as u32))
-        .collect();
+/// The id lookup table of the first `n` features, `(hash of the id, position)` sorted, from
+/// the parts' hashes (each with the position of its first feature).
+fn id_table(hashes: Vec<(usize, Vec<u64>)>, n: usize) -> Vec<(u64, u32)> {
+    let mut ids: Vec<(u64, u32)> = Vec::with_capacity(n);
+    ids.par_extend(hashes.into_par_iter().flat_map_iter(|(first, h)| {
+        h.into_iter()
+            .enumerate()
+            .map(move |(k, h)| (h, (first + k) as u32))
+    }));
+    ids.retain(|(_, i)| (*i as usize) < n);
     ids.par_sort_unstable();
-    // The first position whose id an earlier feature already has (the old one-by-one check
-    // stopped there).
+    ids
+}
+
+/// The first position whose id an earlier feature already has (as a one-by-one check would
+/// stop there), from the sorted id table.
+fn first_duplicate(ids: &[(u64, u32)], store: &Store) -> Option<usize> {
+    let id_of = |i: usize| -> &str { store.id(i as u32) };
     let mut duplicate: Option<usize> = None;
     let mut run = 0;
     while run < ids.len() {
@@ -1361,7 +1381,7 @@ fn id_table(store: &Store, n: usize) -> (Vec<(u64, u32)>, Option<usize>) {
         }
         run = end;
     }
-    (ids, duplicate)
+    duplicate
 }
 
 /// A layer's features placed: their shapes, index and extent, dates and filter columns.
