@@ -1,9 +1,9 @@
 //! Streaming a FeatureCollection in any layout: the whole collection on one line (as
 //! `json.dump` writes it), pretty-printed, or anything between.
 //!
-//! One feature per line lets each read block find its features by their newlines. Without
-//! that, where a feature starts can only be known by following the structure from the start
-//! of the array, which one core would have to do alone. So each block guesses instead: it
+//! Where a feature starts can only be known for sure by following the structure from the
+//! start of the array, which one core would have to do alone; newlines cannot be trusted, as
+//! a file need not have any. So each block of the file guesses instead: it
 //! takes the first `{` that follows `}` and a comma and reads as an object whose `type` is
 //! `Feature`, and follows the chain of features from there (each feature's end, a comma, the
 //! next feature) past its own end. The guess is then checked in file order: a block's guess
