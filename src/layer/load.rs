@@ -560,7 +560,7 @@ fn parse_feature<'a>(
     wanted: &[&str],
     raw: &'a str,
     members: &mut Vec<(usize, usize)>,
-    dates: &mut TextMemo<'a, Interval>,
+    dates: &mut TextMemo<Interval>,
 ) -> Result<Parsed<'a>, FeatureError> {
     // One validating pass that also finds the members; serde_json for what it leaves.
     let scanned = onepass::feature_members(raw, wanted, members);
@@ -574,7 +574,7 @@ fn read_feature<'a>(
     wanted: &[&str],
     raw: &'a str,
     scanned: Option<onepass::Top<'a>>,
-    dates: &mut TextMemo<'a, Interval>,
+    dates: &mut TextMemo<Interval>,
 ) -> Result<Parsed<'a>, FeatureError> {
     let listed = scanned.is_some();
     let (kind, id_raw, geometry_raw, props_raw, picked) = match scanned {
@@ -981,18 +981,18 @@ fn parse_part(
 }
 
 /// Gathers parsed features into a [`Part`], one at a time, until the first that fails.
-struct PartBuilder<'s, 't> {
+struct PartBuilder<'s> {
     spec: &'s CollectionSpec,
     part: Part,
     segment: SegmentBuilder,
     /// The members of the feature being read, as the one-pass scan lists them.
     members: Vec<(usize, usize)>,
     /// Per queryable, the code of each raw text seen; the interval of each date's text.
-    local: Vec<TextMemo<'t, u32>>,
-    dates: TextMemo<'t, Interval>,
+    local: Vec<TextMemo<u32>>,
+    dates: TextMemo<Interval>,
 }
 
-impl<'s, 't> PartBuilder<'s, 't> {
+impl<'s> PartBuilder<'s> {
     fn new(spec: &'s CollectionSpec, n: usize) -> Self {
         let nq = spec.queryables.len();
         PartBuilder {
@@ -1018,7 +1018,7 @@ impl<'s, 't> PartBuilder<'s, 't> {
     }
 
     /// Adds the feature `raw` as read; false (and the part records why) when it failed.
-    fn add(&mut self, raw: &'t str, parsed: Result<Parsed<'t>, FeatureError>) -> bool {
+    fn add<'t>(&mut self, raw: &'t str, parsed: Result<Parsed<'t>, FeatureError>) -> bool {
         let spec = self.spec;
         let part = &mut self.part;
         let k = part.geoms.len();

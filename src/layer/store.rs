@@ -217,27 +217,48 @@ fn hash(b: &[u8]) -> u64 {
 /// Values worked out once per distinct text: a map from text to `V` with the cheap hash and
 /// inlined comparison of the dictionaries. A text whose hash another text holds is simply
 /// not remembered (it is worked out again each time: rare, and still correct).
-pub(super) struct TextMemo<'t, V> {
-    map: HashMap<u64, (&'t str, V), std::hash::BuildHasherDefault<Prehashed>>,
+///
+/// The texts are copied into one small buffer of the memo's own: a lookup compares against
+/// bytes that stay in cache, not against the first place the text was seen, far back in the
+/// file.
+///
+/// ```
+/// use kat::layer::store::TextMemo;
+/// let mut m = TextMemo::default();
+/// m.insert("\"Ouest\"", 7u32);
+/// assert_eq!(m.get("\"Ouest\""), Some(&7));
+/// assert_eq!(m.get("\"Nord\""), None);
+/// ```
+pub struct TextMemo<V> {
+    /// Hash → (where the text is in `texts`, its length, its value).
+    map: HashMap<u64, (u32, u32, V), std::hash::BuildHasherDefault<Prehashed>>,
+    texts: Vec<u8>,
 }
 
-impl<V> Default for TextMemo<'_, V> {
+impl<V> Default for TextMemo<V> {
     fn default() -> Self {
         TextMemo {
             map: HashMap::default(),
+            texts: Vec::new(),
         }
     }
 }
 
-impl<'t, V> TextMemo<'t, V> {
+impl<V> TextMemo<V> {
     #[inline]
-    pub(super) fn get(&self, text: &str) -> Option<&V> {
-        let (k, v) = self.map.get(&hash(text.as_bytes()))?;
-        same(k.as_bytes(), text.as_bytes()).then_some(v)
+    pub fn get(&self, text: &str) -> Option<&V> {
+        let (at, len, v) = self.map.get(&hash(text.as_bytes()))?;
+        let kept = &self.texts[*at as usize..(*at + *len) as usize];
+        same(kept, text.as_bytes()).then_some(v)
     }
 
-    pub(super) fn insert(&mut self, text: &'t str, v: V) {
-        self.map.entry(hash(text.as_bytes())).or_insert((text, v));
+    pub fn insert(&mut self, text: &str, v: V) {
+        let texts = &mut self.texts;
+        self.map.entry(hash(text.as_bytes())).or_insert_with(|| {
+            let at = texts.len() as u32;
+            texts.extend_from_slice(text.as_bytes());
+            (at, text.len() as u32, v)
+        });
     }
 }
 
