@@ -153,6 +153,29 @@ fn special(w: u64) -> u64 {
         | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
 }
 
+/// `a == b` for member names, inlined: names that share a length and a first byte
+/// (`event_date`, `event_type`) are compared for every member of every feature, where a call
+/// to memcmp costs more than the comparison.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        if u64::from_le_bytes(x.try_into().expect("8 bytes"))
+            != u64::from_le_bytes(y.try_into().expect("8 bytes"))
+        {
+            return false;
+        }
+    }
+    ca.remainder()
+        .iter()
+        .zip(cb.remainder())
+        .all(|(x, y)| x == y)
+}
+
 struct Scan<'a> {
     text: &'a str,
     t: &'a [u8],
@@ -321,8 +344,7 @@ impl<'a> Scan<'a> {
                 spans.push((from, end));
                 // A property may be wanted twice (required and a queryable): both slots.
                 for (slot, w) in slots.iter_mut().zip(wanted.iter()) {
-                    let w = w.as_bytes();
-                    if w.len() == key.len() && w.first() == key.first() && w == key {
+                    if same(w.as_bytes(), key) {
                         // A value starts and ends on ASCII bytes, so on characters.
                         *slot = Some(self.text.get(v..end)?);
                     }
