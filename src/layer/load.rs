@@ -1050,6 +1050,12 @@ impl<'s> PartBuilder<'s> {
                 false,
             )
         });
+        if k == 0 {
+            // Room for as many features as the part expects, going by the first one's size
+            // (the spare is given back when the part is finished).
+            let room = self.segment.size() * part.stored.capacity() * 9 / 8;
+            self.segment.reserve(room);
+        }
         part.geoms.push(p.geom);
         if spec.time_property.is_some() {
             if let Some(t) = p.time {

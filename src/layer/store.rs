@@ -296,6 +296,17 @@ impl SegmentBuilder {
         self.seg.bytes.extend_from_slice(text);
     }
 
+    /// Bytes written so far.
+    pub fn size(&self) -> usize {
+        self.seg.bytes.len()
+    }
+
+    /// Room for `additional` more bytes. A segment that grows by doubling copies its bytes
+    /// at every step, into memory the kernel must fault in and zero each time.
+    pub fn reserve(&mut self, additional: usize) {
+        self.seg.bytes.reserve(additional);
+    }
+
     /// Adds a feature: its id, its text up to and including the `{` of its properties, the
     /// properties' members and the rest of its text from their `}` on. Returns where it is
     /// and the length of its JSON.
@@ -665,7 +676,9 @@ type Located = (Vec<u8>, Vec<(u32, u32)>);
 /// feature now is.
 fn rewrite(seg: &Segment, stored: &[(u32, u32)], remap: &[u32]) -> Located {
     let b = &seg.bytes;
-    let mut out = Vec::with_capacity(b.len());
+    // Merged numbers are often a byte wider than a block's own: room for that, since a Vec
+    // that outgrows its capacity is copied whole into fresh memory.
+    let mut out = Vec::with_capacity(b.len() + b.len() / 4 + PAD);
     let mut moved = Vec::with_capacity(stored.len());
     let copy = |out: &mut Vec<u8>, i: &mut usize| {
         let n = varint(b, i);
@@ -789,6 +802,56 @@ mod tests {
             assert_eq!(&out, json);
             assert_eq!(store.json_len(i as u32), json.len());
             assert_eq!(store.id(i as u32), id);
+        }
+    }
+
+    #[test]
+    fn segments_renumbered_to_wider_or_equal_numbers_write_what_they_wrote() {
+        // Segment 0 holds about 100 entries; segment 1's number 0..12 locally (one byte) and
+        // 100.. once merged (two bytes), so its bytes grow; segment 2 holds segment 0's first
+        // 40 members in another order, numbered differently at the same width.
+        let members = |s: usize, k: usize| match s {
+            0 => format!(r#""v":{k}"#),
+            1 => format!(r#""w":{}"#, k % 10),
+            _ => format!(r#""v":{}"#, 39 - k % 40),
+        };
+        let mut parts = Vec::new();
+        let mut want = Vec::new();
+        for s in 0..3 {
+            let mut b = SegmentBuilder::default();
+            let mut stored = Vec::new();
+            for k in 0..100 {
+                let id = format!("s{s}-{k}");
+                let m = members(s, k);
+                let prefix = format!(r#"{{"id":"{id}","properties":{{"#);
+                stored.push(b.push(&id, &prefix, [m.as_str(), r#""t":"x""#], "}}"));
+            }
+            let seg = b.finish();
+            for (at, _) in &stored {
+                let mut out = Vec::new();
+                seg.write(*at, &mut out, None, None);
+                want.push((format!("s{s}"), out));
+            }
+            parts.push((seg, stored));
+        }
+        let store = Store::build(parts);
+        assert_eq!(store.len(), 300);
+        for (i, (seg, json)) in want.iter().enumerate() {
+            let mut out = Vec::new();
+            store.write(i as u32, &mut out, Some(1.5), None);
+            let mut expected = json.clone();
+            let at = json
+                .windows(14)
+                .position(|w| w == br#""properties":{"#)
+                .expect("a properties member")
+                + 14;
+            expected.splice(at..at, br#""distance_m":1.5,"#.iter().copied());
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&expected),
+                "{seg}"
+            );
+            assert_eq!(store.id(i as u32), format!("{seg}-{}", i % 100));
         }
     }
 
