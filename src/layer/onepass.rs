@@ -19,6 +19,8 @@
 //! assert!(feature(r#"{"type":"Feature","properties":{"n":01}}"#, &[]).is_none());
 //! ```
 
+use super::store::same;
+
 /// Deeper nesting is left to serde_json (whose own limit is 128).
 const MAX_DEPTH: usize = 100;
 
@@ -151,29 +153,6 @@ fn special(w: u64) -> u64 {
     zero(w ^ (ONES * u64::from(b'"')))
         | zero(w ^ (ONES * u64::from(b'\\')))
         | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
-}
-
-/// `a == b` for member names, inlined: names that share a length and a first byte
-/// (`event_date`, `event_type`) are compared for every member of every feature, where a call
-/// to memcmp costs more than the comparison.
-#[inline]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        if u64::from_le_bytes(x.try_into().expect("8 bytes"))
-            != u64::from_le_bytes(y.try_into().expect("8 bytes"))
-        {
-            return false;
-        }
-    }
-    ca.remainder()
-        .iter()
-        .zip(cb.remainder())
-        .all(|(x, y)| x == y)
 }
 
 struct Scan<'a> {
@@ -344,6 +323,8 @@ impl<'a> Scan<'a> {
                 spans.push((from, end));
                 // A property may be wanted twice (required and a queryable): both slots.
                 for (slot, w) in slots.iter_mut().zip(wanted.iter()) {
+                    // Inlined: names that share a length and a first byte (`event_date`,
+                    // `event_type`) meet for every member of every feature.
                     if same(w.as_bytes(), key) {
                         // A value starts and ends on ASCII bytes, so on characters.
                         *slot = Some(self.text.get(v..end)?);

@@ -172,7 +172,7 @@ fn varint(b: &[u8], at: &mut usize) -> usize {
 /// `a == b`, inlined: the members compared are short, where a call to memcmp costs more
 /// than the comparison. Compared a word at a time, the last word overlapping the one before.
 #[inline]
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
