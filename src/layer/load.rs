@@ -14,7 +14,7 @@
 //! array far from its start, a stray value in the array, a missing comma) is read whole, so
 //! that serde_json can word what is wrong.
 
-use super::store::{Segment, SegmentBuilder, Store, TextMemo};
+use super::store::{Segment, SegmentBuilder, SharedDict, Store, TextMemo};
 use super::{onepass, Column, Extent, Layer, LoadError, Shapes};
 use crate::index::SpatialIndex;
 use crate::layer::spec::{CollectionSpec, HAITI_EXTENT};
@@ -966,8 +966,9 @@ fn parse_part(
     text: &str,
     first: usize,
     spans: &[(usize, usize)],
+    dict: &SharedDict,
 ) -> Part {
-    let mut part = PartBuilder::new(spec, spans.len());
+    let mut part = PartBuilder::new(spec, dict, spans.len());
     for span in spans {
         let raw = &text[span.0..span.1];
         let parsed = parse_feature(spec, wanted, raw, &mut part.members, &mut part.dates);
@@ -984,7 +985,7 @@ fn parse_part(
 struct PartBuilder<'s> {
     spec: &'s CollectionSpec,
     part: Part,
-    segment: SegmentBuilder,
+    segment: SegmentBuilder<'s>,
     /// The members of the feature being read, as the one-pass scan lists them.
     members: Vec<(usize, usize)>,
     /// Per queryable, the code of each raw text seen; the interval of each date's text.
@@ -993,7 +994,7 @@ struct PartBuilder<'s> {
 }
 
 impl<'s> PartBuilder<'s> {
-    fn new(spec: &'s CollectionSpec, n: usize) -> Self {
+    fn new(spec: &'s CollectionSpec, dict: &'s SharedDict, n: usize) -> Self {
         let nq = spec.queryables.len();
         PartBuilder {
             spec,
@@ -1010,7 +1011,7 @@ impl<'s> PartBuilder<'s> {
                 tmax: i64::MIN,
                 error: None,
             },
-            segment: SegmentBuilder::default(),
+            segment: SegmentBuilder::new(dict),
             members: Vec::new(),
             local: (0..nq).map(|_| TextMemo::default()).collect(),
             dates: TextMemo::default(),
@@ -1142,6 +1143,8 @@ const FRAME_MAX: usize = 1 << 20;
 struct Features {
     n: usize,
     parts: Vec<Part>,
+    /// The dictionary of the parts' segments.
+    dict: SharedDict,
     digest: u64,
 }
 
@@ -1191,12 +1194,13 @@ fn read_whole(
     })?;
     let digest = digest_bytes(text.as_bytes());
     let threads = rayon::current_num_threads().max(1);
+    let dict = SharedDict::default();
     let parse_all = |spans: &[(usize, usize)]| -> Vec<Part> {
         let per_part = (spans.len() / (threads * 8)).clamp(1, 16_384);
         spans
             .par_chunks(per_part)
             .enumerate()
-            .map(|(k, s)| parse_part(spec, wanted, &text, k * per_part, s))
+            .map(|(k, s)| parse_part(spec, wanted, &text, k * per_part, s, &dict))
             .collect()
     };
     let spans: Vec<(usize, usize)> = match split_collection(&text) {
@@ -1225,7 +1229,12 @@ fn read_whole(
         }
     };
     let (n, parts) = (spans.len(), parse_all(&spans));
-    Ok(Features { n, parts, digest })
+    Ok(Features {
+        n,
+        parts,
+        dict,
+        digest,
+    })
 }
 
 pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, LoadError> {
@@ -1254,6 +1263,7 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
     let Features {
         n,
         mut parts,
+        dict,
         digest,
     } = match streamed {
         Some(f) => f,
@@ -1291,7 +1301,7 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         || {
             rayon::join(
                 || {
-                    let store = Store::build(segments);
+                    let store = Store::build(segments, dict);
                     tracing::debug!(layer = spec.id, bytes = store.size(), "stored");
                     store
                 },

@@ -3,8 +3,8 @@
 //! A layer's features repeat most of their properties: the same department, the same event
 //! type, the same date for hundreds of incidents. Keeping each feature's text as the file
 //! held it costs the file's size in memory; here each top-level member of `properties`
-//! (`"department":"Ouest"`) is kept once per [`Segment`] and a feature refers to it by
-//! number. What is unique to a feature (its geometry, its id) stays inline. Answers are
+//! (`"department":"Ouest"`) is kept once per layer, in a dictionary that the threads
+//! storing its blocks share ([`SharedDict`]), and a feature refers to it by number. What is unique to a feature (its geometry, its id) stays inline. Answers are
 //! written by copying pieces, never by re-encoding JSON.
 //!
 //! A feature is stored as
@@ -14,23 +14,25 @@
 //! `2len+1` followed by `len` bytes inline.
 //!
 //! ```
-//! use kat::layer::store::SegmentBuilder;
+//! use kat::layer::store::{SegmentBuilder, SharedDict, Store};
 //! let text = r#"{"id":"a","properties":{"x":1,"y":"z"},"type":"Feature"}"#;
-//! let mut b = SegmentBuilder::default();
+//! let dict = SharedDict::default();
+//! let mut b = SegmentBuilder::new(&dict);
 //! let (at, len) = b.push("a", &text[..24], [&text[24..29], &text[30..37]], &text[37..]);
-//! let seg = b.finish();
+//! let store = Store::build(vec![(b.finish(), vec![(at, len)])], dict);
 //! let mut out = Vec::new();
-//! seg.write(at, &mut out, Some(12.34), None);
+//! store.write(0, &mut out, Some(12.34), None);
 //! assert_eq!(
 //!     String::from_utf8(out).unwrap(),
 //!     r#"{"id":"a","properties":{"distance_m":12.3,"x":1,"y":"z"},"type":"Feature"}"#
 //! );
 //! assert_eq!(len as usize, text.len());
-//! assert_eq!(seg.id(at), "a");
+//! assert_eq!(store.id(0), "a");
 //! ```
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::{Mutex, PoisonError};
 
 /// Members longer than this are kept inline: long texts (a summary, a URL) rarely repeat.
 const INTERN_MAX: usize = 160;
@@ -39,11 +41,10 @@ const INTERN_MAX: usize = 160;
 /// suffix is remembered at this place.
 const MEMO_PLACES: usize = 64;
 
-/// Features stored together, with the dictionary of the members they share.
+/// Features stored together: their bytes, whose numbers refer to the layer's dictionary.
 #[derive(Debug, Default)]
 pub struct Segment {
     bytes: Vec<u8>,
-    dict: Dict,
 }
 
 /// Members kept once: entry `k` is `text[ends[k]..ends[k + 1]]`.
@@ -64,7 +65,74 @@ impl Dict {
     }
 }
 
-/// A segment's bytes read with a dictionary: its own, or the layer's.
+/// The dictionary of a layer being stored, shared by the threads that store its blocks.
+///
+/// Each [`SegmentBuilder`] remembers the entries it has met in a small memo of its own, so
+/// the lock is taken only for a member the builder has not seen before: a few thousand
+/// times per block, against tens of thousands of members. Numbering every block's members
+/// in one dictionary as they are met means a segment never has to be rewritten (and copied)
+/// to join the layer.
+///
+/// ```
+/// use kat::layer::store::SharedDict;
+/// let dict = SharedDict::default();
+/// let a = dict.intern(br#""department":"Ouest""#);
+/// assert_eq!(dict.intern(br#""department":"Nord""#), a.map(|k| k + 1));
+/// assert_eq!(dict.intern(br#""department":"Ouest""#), a);
+/// ```
+#[derive(Debug)]
+pub struct SharedDict(Mutex<Interned>);
+
+#[derive(Debug)]
+struct Interned {
+    dict: Dict,
+    /// Hash of an entry's text → its number.
+    entries: HashMap<u64, u32, std::hash::BuildHasherDefault<Prehashed>>,
+}
+
+impl Default for SharedDict {
+    fn default() -> Self {
+        SharedDict(Mutex::new(Interned {
+            dict: Dict {
+                text: Vec::new(),
+                ends: vec![0],
+            },
+            entries: HashMap::default(),
+        }))
+    }
+}
+
+impl SharedDict {
+    /// The number of the entry holding `text`, added if new; None when its hash is held by
+    /// another text (rare: the member is then kept inline, which is still correct).
+    pub fn intern(&self, text: &[u8]) -> Option<u32> {
+        // A panic elsewhere leaves the dictionary whole: every entry is added in one step.
+        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let Interned { dict, entries } = &mut *guard;
+        let next = dict.len() as u32;
+        let k = *entries.entry(hash(text)).or_insert_with(|| {
+            dict.text.extend_from_slice(text);
+            dict.ends.push(dict.text.len() as u32);
+            next
+        });
+        same(dict.entry(k as usize), text).then_some(k)
+    }
+
+    /// The dictionary, padded for the fixed-size copies of [`append`].
+    fn finish(self) -> Dict {
+        let mut dict = self
+            .0
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .dict;
+        dict.text.extend_from_slice(&[0; PAD]);
+        dict.text.shrink_to_fit();
+        dict.ends.shrink_to_fit();
+        dict
+    }
+}
+
+/// A segment's bytes read with the layer's dictionary.
 #[derive(Clone, Copy)]
 struct View<'s> {
     bytes: &'s [u8],
@@ -134,16 +202,17 @@ impl std::hash::Hasher for Prehashed {
     }
 }
 
-/// Builds a [`Segment`] one feature at a time.
-#[derive(Default)]
-pub struct SegmentBuilder {
-    seg: Segment,
-    /// Hash of a member's text → its dictionary entry. A member whose hash is taken by
-    /// different text is kept inline (rare, and still correct).
-    entries: HashMap<u64, u32, std::hash::BuildHasherDefault<Prehashed>>,
-    /// The entry the previous feature had at each member's place: many members (a null
-    /// field, a constant) repeat there, and comparing with one entry is cheaper than hashing.
-    last: Vec<u32>,
+/// Builds a [`Segment`] one feature at a time, numbering its members in a [`SharedDict`].
+pub struct SegmentBuilder<'d> {
+    bytes: Vec<u8>,
+    dict: &'d SharedDict,
+    /// The entries this builder has met, by text: most members are found here, without
+    /// taking the dictionary's lock.
+    memo: TextMemo<u32>,
+    /// The entry the previous feature had at each member's place (where its text is in the
+    /// memo, and its number): many members (a null field, a constant) repeat there, and
+    /// comparing with one entry is cheaper than hashing.
+    last: Vec<Option<(u32, u32, u32)>>,
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -247,64 +316,86 @@ impl<V> Default for TextMemo<V> {
 impl<V> TextMemo<V> {
     #[inline]
     pub fn get(&self, text: &str) -> Option<&V> {
-        let (at, len, v) = self.map.get(&hash(text.as_bytes()))?;
-        let kept = &self.texts[*at as usize..(*at + *len) as usize];
-        same(kept, text.as_bytes()).then_some(v)
+        self.find(text.as_bytes()).map(|(_, _, v)| v)
     }
 
     pub fn insert(&mut self, text: &str, v: V) {
+        self.keep(text.as_bytes(), v);
+    }
+
+    /// Where `text` is kept in the memo and its value.
+    #[inline]
+    fn find(&self, text: &[u8]) -> Option<(u32, u32, &V)> {
+        let (at, len, v) = self.map.get(&hash(text))?;
+        same(self.kept(*at, *len), text).then_some((*at, *len, v))
+    }
+
+    #[inline]
+    fn kept(&self, at: u32, len: u32) -> &[u8] {
+        &self.texts[at as usize..(at + len) as usize]
+    }
+
+    /// Remembers `text`; where it is kept, or None when its hash is held by another text.
+    fn keep(&mut self, text: &[u8], v: V) -> Option<(u32, u32)> {
         let texts = &mut self.texts;
-        self.map.entry(hash(text.as_bytes())).or_insert_with(|| {
+        let mut fresh = false;
+        let (at, len, _) = *self.map.entry(hash(text)).or_insert_with(|| {
+            fresh = true;
             let at = texts.len() as u32;
-            texts.extend_from_slice(text.as_bytes());
+            texts.extend_from_slice(text);
             (at, text.len() as u32, v)
         });
+        fresh.then_some((at, len))
     }
 }
 
-impl SegmentBuilder {
+impl<'d> SegmentBuilder<'d> {
+    /// A builder whose members are numbered in `dict`.
+    pub fn new(dict: &'d SharedDict) -> Self {
+        SegmentBuilder {
+            bytes: Vec::new(),
+            dict,
+            memo: TextMemo::default(),
+            last: Vec::new(),
+        }
+    }
+
     fn piece(&mut self, text: &[u8], share: bool, place: usize) {
         if share && text.len() <= INTERN_MAX {
-            let seg = &mut self.seg;
-            if let Some(&k) = self.last.get(place) {
-                if k != u32::MAX && same(seg.dict.entry(k as usize), text) {
-                    put_varint(&mut seg.bytes, u64::from(k) << 1);
+            if let Some(Some((at, len, k))) = self.last.get(place) {
+                if same(self.memo.kept(*at, *len), text) {
+                    put_varint(&mut self.bytes, u64::from(*k) << 1);
                     return;
                 }
             }
-            if seg.dict.ends.is_empty() {
-                seg.dict.ends.push(0);
-            }
-            let next = seg.dict.len() as u32;
-            let k = *self.entries.entry(hash(text)).or_insert_with(|| {
-                seg.dict.text.extend_from_slice(text);
-                seg.dict.ends.push(seg.dict.text.len() as u32);
-                next
-            });
-            if same(seg.dict.entry(k as usize), text) {
-                put_varint(&mut seg.bytes, u64::from(k) << 1);
-                if place <= MEMO_PLACES {
+            let found = match self.memo.find(text) {
+                Some((at, len, k)) => Some((Some((at, len)), *k)),
+                None => self.dict.intern(text).map(|k| (self.memo.keep(text, k), k)),
+            };
+            if let Some((kept, k)) = found {
+                put_varint(&mut self.bytes, u64::from(k) << 1);
+                if let (Some((at, len)), true) = (kept, place <= MEMO_PLACES) {
                     if place >= self.last.len() {
-                        self.last.resize(place + 1, u32::MAX);
+                        self.last.resize(place + 1, None);
                     }
-                    self.last[place] = k;
+                    self.last[place] = Some((at, len, k));
                 }
                 return;
             }
         }
-        put_varint(&mut self.seg.bytes, ((text.len() as u64) << 1) | 1);
-        self.seg.bytes.extend_from_slice(text);
+        put_varint(&mut self.bytes, ((text.len() as u64) << 1) | 1);
+        self.bytes.extend_from_slice(text);
     }
 
     /// Bytes written so far.
     pub fn size(&self) -> usize {
-        self.seg.bytes.len()
+        self.bytes.len()
     }
 
     /// Room for `additional` more bytes. A segment that grows by doubling copies its bytes
     /// at every step, into memory the kernel must fault in and zero each time.
     pub fn reserve(&mut self, additional: usize) {
-        self.seg.bytes.reserve(additional);
+        self.bytes.reserve(additional);
     }
 
     /// Adds a feature: its id, its text up to and including the `{` of its properties, the
@@ -330,14 +421,14 @@ impl SegmentBuilder {
         suffix: &str,
         share: bool,
     ) -> (u32, u32) {
-        let at = self.seg.bytes.len() as u32;
-        put_varint(&mut self.seg.bytes, id.len() as u64);
-        self.seg.bytes.extend_from_slice(id.as_bytes());
-        put_varint(&mut self.seg.bytes, prefix.len() as u64);
-        self.seg.bytes.extend_from_slice(prefix.as_bytes());
+        let at = self.bytes.len() as u32;
+        put_varint(&mut self.bytes, id.len() as u64);
+        self.bytes.extend_from_slice(id.as_bytes());
+        put_varint(&mut self.bytes, prefix.len() as u64);
+        self.bytes.extend_from_slice(prefix.as_bytes());
         // The count goes before the members: reserve one byte and widen it only when needed.
-        let count_at = self.seg.bytes.len();
-        self.seg.bytes.push(0);
+        let count_at = self.bytes.len();
+        self.bytes.push(0);
         let mut n = 0u64;
         let mut len = prefix.len() + suffix.len();
         for m in members {
@@ -348,11 +439,10 @@ impl SegmentBuilder {
         if n >= 0x80 {
             let mut count = Vec::new();
             put_varint(&mut count, n);
-            self.seg
-                .bytes
+            self.bytes
                 .splice(count_at..count_at + 1, count.iter().copied());
         } else {
-            self.seg.bytes[count_at] = n as u8;
+            self.bytes[count_at] = n as u8;
         }
         self.piece(suffix.as_bytes(), suffix.len() <= 64, MEMO_PLACES);
         (at, len as u32)
@@ -360,12 +450,14 @@ impl SegmentBuilder {
 
     pub fn finish(mut self) -> Segment {
         // Readable bytes past every piece, for the fixed-size copies of [`append`].
-        self.seg.bytes.extend_from_slice(&[0; PAD]);
-        self.seg.dict.text.extend_from_slice(&[0; PAD]);
-        self.seg.bytes.shrink_to_fit();
-        self.seg.dict.text.shrink_to_fit();
-        self.seg.dict.ends.shrink_to_fit();
-        self.seg
+        self.bytes.extend_from_slice(&[0; PAD]);
+        // The room reserved for a block's features is at most an eighth too much, and room
+        // never written is never given memory. Shrinking would move a block that crosses the
+        // allocator's mapping threshold: a copy into fresh memory, for nothing.
+        if self.bytes.capacity() - self.bytes.len() > self.bytes.len() / 4 {
+            self.bytes.shrink_to_fit();
+        }
+        Segment { bytes: self.bytes }
     }
 }
 
@@ -450,26 +542,6 @@ impl<'s> View<'s> {
     }
 }
 
-impl Segment {
-    fn view(&self) -> View<'_> {
-        View {
-            bytes: &self.bytes,
-            dict: &self.dict,
-        }
-    }
-
-    /// The id of the feature stored at `at`.
-    pub fn id(&self, at: u32) -> &str {
-        self.view().id(at)
-    }
-
-    /// Writes the feature stored at `at`: with `distance_m` as the first of its properties,
-    /// and `links` as its last member, when given.
-    pub fn write(&self, at: u32, out: &mut Vec<u8>, distance_m: Option<f64>, links: Option<&str>) {
-        self.view().write(at, out, distance_m, links);
-    }
-}
-
 /// Where a feature is stored, and the length of its JSON.
 #[derive(Debug, Clone, Copy)]
 struct Rec {
@@ -490,58 +562,19 @@ pub struct Store {
 
 impl Store {
     /// Joins segments, each with where its features are (as [`SegmentBuilder::push`] said),
-    /// into one store: their dictionaries are merged and their bytes rewritten to refer to
-    /// the merged one, on every core.
-    pub fn build(parts: Vec<(Segment, Vec<(u32, u32)>)>) -> Store {
-        use rayon::prelude::*;
-        let mut dict = Dict {
-            text: Vec::new(),
-            ends: vec![0],
-        };
-        let mut entries: HashMap<u64, u32, std::hash::BuildHasherDefault<Prehashed>> =
-            HashMap::default();
-        // Per segment, its entries' numbers in the merged dictionary (u32::MAX: inline, for
-        // the rare entry whose hash another entry holds).
-        let remaps: Vec<Vec<u32>> = parts
-            .iter()
-            .map(|(seg, _)| {
-                (0..seg.dict.len())
-                    .map(|k| {
-                        let text = seg.dict.entry(k);
-                        let next = dict.len() as u32;
-                        let g = *entries.entry(hash(text)).or_insert_with(|| {
-                            dict.text.extend_from_slice(text);
-                            dict.ends.push(dict.text.len() as u32);
-                            next
-                        });
-                        if same(dict.entry(g as usize), text) {
-                            g
-                        } else {
-                            u32::MAX
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        dict.text.extend_from_slice(&[0; PAD]);
-        dict.text.shrink_to_fit();
-        dict.ends.shrink_to_fit();
-        let rewritten: Vec<Located> = parts
-            .into_par_iter()
-            .zip(remaps)
-            .map(|((seg, stored), remap)| rewrite(&seg, &stored, &remap))
-            .collect();
-        let n = rewritten.iter().map(|(_, s)| s.len()).sum();
+    /// and the dictionary their numbers refer to, into one store.
+    pub fn build(parts: Vec<(Segment, Vec<(u32, u32)>)>, dict: SharedDict) -> Store {
+        let n = parts.iter().map(|(_, s)| s.len()).sum();
         let mut store = Store {
-            segments: Vec::with_capacity(rewritten.len()),
-            dict,
+            segments: Vec::with_capacity(parts.len()),
+            dict: dict.finish(),
             recs: Vec::with_capacity(n),
         };
-        for (bytes, stored) in rewritten {
-            let seg = store.segments.len() as u32;
-            store.segments.push(bytes);
+        for (seg, stored) in parts {
+            let k = store.segments.len() as u32;
+            store.segments.push(seg.bytes);
             store.recs.extend(stored.iter().map(|(at, len)| Rec {
-                seg,
+                seg: k,
                 at: *at,
                 len: *len,
             }));
@@ -669,189 +702,113 @@ impl Store {
     }
 }
 
-/// A segment's bytes and where each of its features is in them (offset, JSON length).
-type Located = (Vec<u8>, Vec<(u32, u32)>);
-
-/// A segment's bytes with its dictionary's numbers replaced by `remap`'s, and where each
-/// feature now is.
-fn rewrite(seg: &Segment, stored: &[(u32, u32)], remap: &[u32]) -> Located {
-    let b = &seg.bytes;
-    // Merged numbers are often a byte wider than a block's own: room for that, since a Vec
-    // that outgrows its capacity is copied whole into fresh memory.
-    let mut out = Vec::with_capacity(b.len() + b.len() / 4 + PAD);
-    let mut moved = Vec::with_capacity(stored.len());
-    let copy = |out: &mut Vec<u8>, i: &mut usize| {
-        let n = varint(b, i);
-        put_varint(out, n as u64);
-        out.extend_from_slice(&b[*i..*i + n]);
-        *i += n;
-    };
-    let piece = |out: &mut Vec<u8>, i: &mut usize| {
-        let v = varint(b, i);
-        if v & 1 == 1 {
-            put_varint(out, v as u64);
-            out.extend_from_slice(&b[*i..*i + (v >> 1)]);
-            *i += v >> 1;
-        } else {
-            match remap[v >> 1] {
-                u32::MAX => {
-                    let text = seg.dict.entry(v >> 1);
-                    put_varint(out, ((text.len() as u64) << 1) | 1);
-                    out.extend_from_slice(text);
-                }
-                g => put_varint(out, u64::from(g) << 1),
-            }
-        }
-    };
-    for (at, len) in stored {
-        moved.push((out.len() as u32, *len));
-        let mut i = *at as usize;
-        copy(&mut out, &mut i); // id
-        copy(&mut out, &mut i); // prefix
-        let n = varint(b, &mut i);
-        put_varint(&mut out, n as u64);
-        for _ in 0..=n {
-            piece(&mut out, &mut i); // members, then the suffix
-        }
-    }
-    out.extend_from_slice(&[0; PAD]);
-    out.shrink_to_fit();
-    (out, moved)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn written(seg: &Segment, at: u32, d: Option<f64>, links: Option<&str>) -> String {
+    fn written(store: &Store, i: u32, d: Option<f64>, links: Option<&str>) -> String {
         let mut out = Vec::new();
-        seg.write(at, &mut out, d, links);
+        store.write(i, &mut out, d, links);
         String::from_utf8(out).unwrap()
+    }
+
+    /// A store of one segment and where each feature is in it.
+    fn alone(seg: Segment, stored: Vec<(u32, u32)>, dict: SharedDict) -> Store {
+        Store::build(vec![(seg, stored)], dict)
     }
 
     #[test]
     fn features_come_back_as_they_went_in_and_repeated_members_are_kept_once() {
-        let mut b = SegmentBuilder::default();
-        let mut at = Vec::new();
+        let dict = SharedDict::default();
+        let mut b = SegmentBuilder::new(&dict);
+        let mut stored = Vec::new();
+        let mut want = Vec::new();
         for k in 0..100 {
             let id = format!("f{k}");
             let prefix = format!(r#"{{"id":"{id}","geometry":null,"properties":{{"#);
             let fat = format!(r#""fatalities":{}"#, k % 3);
             let members = [r#""department":"Ouest""#, fat.as_str()];
-            at.push((
-                b.push(&id, &prefix, members, r#"},"type":"Feature"}"#),
-                format!(
-                    r#"{prefix}{},{}}},"type":"Feature"}}"#,
-                    members[0], members[1]
-                ),
+            stored.push(b.push(&id, &prefix, members, r#"},"type":"Feature"}"#));
+            want.push(format!(
+                r#"{prefix}{},{}}},"type":"Feature"}}"#,
+                members[0], members[1]
             ));
         }
-        let seg = b.finish();
-        assert_eq!(seg.dict.len(), 5, "Ouest, three counts and the suffix");
-        for (k, ((a, len), want)) in at.iter().enumerate() {
-            assert_eq!(written(&seg, *a, None, None), *want);
-            assert_eq!(*len as usize, want.len());
-            assert_eq!(seg.id(*a), format!("f{k}"));
+        let lens: Vec<u32> = stored.iter().map(|(_, len)| *len).collect();
+        let store = alone(b.finish(), stored, dict);
+        assert_eq!(store.dict.len(), 5, "Ouest, three counts and the suffix");
+        for (k, want) in want.iter().enumerate() {
+            assert_eq!(written(&store, k as u32, None, None), *want);
+            assert_eq!(lens[k] as usize, want.len());
+            assert_eq!(store.json_len(k as u32), want.len());
+            assert_eq!(store.id(k as u32), format!("f{k}"));
         }
     }
 
     #[test]
     fn distance_and_links_are_inserted_as_valid_json_even_with_no_properties() {
-        let mut b = SegmentBuilder::default();
-        let (a, _) = b.push("x", r#"{"type":"Feature","properties":{"#, [], "}}");
-        let seg = b.finish();
+        let dict = SharedDict::default();
+        let mut b = SegmentBuilder::new(&dict);
+        let at = b.push("x", r#"{"type":"Feature","properties":{"#, [], "}}");
+        let store = alone(b.finish(), vec![at], dict);
         assert_eq!(
-            written(&seg, a, Some(5.0), Some("[]")),
+            written(&store, 0, Some(5.0), Some("[]")),
             r#"{"type":"Feature","properties":{"distance_m":5.0},"links":[]}"#
         );
         assert_eq!(
-            written(&seg, a, None, None),
+            written(&store, 0, None, None),
             r#"{"type":"Feature","properties":{}}"#
         );
     }
 
     #[test]
-    fn a_store_of_several_segments_writes_what_each_segment_wrote() {
-        let mut parts = Vec::new();
-        let mut want = Vec::new();
-        for s in 0..3 {
-            let mut b = SegmentBuilder::default();
-            let mut stored = Vec::new();
-            for k in 0..50 {
-                let id = format!("s{s}-{k}");
-                let shared = format!(r#""n":{}"#, k % 7);
-                let own = format!(r#""only_here":"{s}""#);
-                let prefix = format!(r#"{{"id":"{id}","properties":{{"#);
-                stored.push(b.push(&id, &prefix, [shared.as_str(), own.as_str()], "}}"));
-            }
-            let seg = b.finish();
-            for (at, _) in &stored {
-                let mut out = Vec::new();
-                seg.write(*at, &mut out, None, None);
-                want.push((seg.id(*at).to_string(), out));
-            }
-            parts.push((seg, stored));
-        }
-        let store = Store::build(parts);
-        // The three segments share "n":0..6 and the suffix: one entry each.
-        assert_eq!(store.dict.len(), 7 + 3 + 1);
-        assert_eq!(store.len(), want.len());
-        for (i, (id, json)) in want.iter().enumerate() {
-            let mut out = Vec::new();
-            store.write(i as u32, &mut out, None, None);
-            assert_eq!(&out, json);
-            assert_eq!(store.json_len(i as u32), json.len());
-            assert_eq!(store.id(i as u32), id);
-        }
-    }
-
-    #[test]
-    fn segments_renumbered_to_wider_or_equal_numbers_write_what_they_wrote() {
-        // Segment 0 holds about 100 entries; segment 1's number 0..12 locally (one byte) and
-        // 100.. once merged (two bytes), so its bytes grow; segment 2 holds segment 0's first
-        // 40 members in another order, numbered differently at the same width.
-        let members = |s: usize, k: usize| match s {
-            0 => format!(r#""v":{k}"#),
-            1 => format!(r#""w":{}"#, k % 10),
-            _ => format!(r#""v":{}"#, 39 - k % 40),
+    fn segments_built_at_once_on_several_threads_share_one_dictionary() {
+        // Four threads store features that share some members (and hold some of their own),
+        // each into its own segment; every feature reads back as the text it came from.
+        let feature = |s: usize, k: usize| {
+            let id = format!("s{s}-{k}");
+            let prefix = format!(r#"{{"id":"{id}","properties":{{"#);
+            let members = vec![
+                format!(r#""n":{}"#, k % 7),
+                format!(r#""only_here":"{s}""#),
+                format!(r#""v":{}"#, (k * 13 + s) % 150),
+            ];
+            (id, prefix, members)
         };
-        let mut parts = Vec::new();
-        let mut want = Vec::new();
-        for s in 0..3 {
-            let mut b = SegmentBuilder::default();
-            let mut stored = Vec::new();
-            for k in 0..100 {
-                let id = format!("s{s}-{k}");
-                let m = members(s, k);
-                let prefix = format!(r#"{{"id":"{id}","properties":{{"#);
-                stored.push(b.push(&id, &prefix, [m.as_str(), r#""t":"x""#], "}}"));
+        let dict = SharedDict::default();
+        let parts: Vec<(Segment, Vec<(u32, u32)>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|s| {
+                    let dict = &dict;
+                    scope.spawn(move || {
+                        let mut b = SegmentBuilder::new(dict);
+                        let stored = (0..500)
+                            .map(|k| {
+                                let (id, prefix, members) = feature(s, k);
+                                b.push(&id, &prefix, members.iter().map(String::as_str), "}}")
+                            })
+                            .collect();
+                        (b.finish(), stored)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let store = Store::build(parts, dict);
+        // 7 counts, 4 "only_here", 150 "v" and the suffix: each once.
+        assert_eq!(store.dict.len(), 7 + 4 + 150 + 1);
+        assert_eq!(store.len(), 2000);
+        for s in 0..4 {
+            for k in 0..500 {
+                let i = (s * 500 + k) as u32;
+                let (id, prefix, members) = feature(s, k);
+                let want = format!("{prefix}{}}}}}", members.join(","));
+                assert_eq!(written(&store, i, None, None), want);
+                assert_eq!(store.json_len(i), want.len());
+                assert_eq!(store.id(i), id);
+                let with_distance = format!("{prefix}\"distance_m\":1.5,{}}}}}", members.join(","));
+                assert_eq!(written(&store, i, Some(1.5), None), with_distance);
             }
-            let seg = b.finish();
-            for (at, _) in &stored {
-                let mut out = Vec::new();
-                seg.write(*at, &mut out, None, None);
-                want.push((format!("s{s}"), out));
-            }
-            parts.push((seg, stored));
-        }
-        let store = Store::build(parts);
-        assert_eq!(store.len(), 300);
-        for (i, (seg, json)) in want.iter().enumerate() {
-            let mut out = Vec::new();
-            store.write(i as u32, &mut out, Some(1.5), None);
-            let mut expected = json.clone();
-            let at = json
-                .windows(14)
-                .position(|w| w == br#""properties":{"#)
-                .expect("a properties member")
-                + 14;
-            expected.splice(at..at, br#""distance_m":1.5,"#.iter().copied());
-            assert_eq!(
-                String::from_utf8_lossy(&out),
-                String::from_utf8_lossy(&expected),
-                "{seg}"
-            );
-            assert_eq!(store.id(i as u32), format!("{seg}-{}", i % 100));
         }
     }
 
@@ -861,16 +818,17 @@ mod tests {
         let many: Vec<String> = (0..300).map(|k| format!(r#""p{k}":{k}"#)).collect();
         let mut members: Vec<&str> = many.iter().map(String::as_str).collect();
         members.push(&long);
-        let mut b = SegmentBuilder::default();
-        let (a, len) = b.push("ü", "{\"properties\":{", members.iter().copied(), "}}");
-        let (a2, _) = b.push_with("2", "{\"properties\":{", [r#""a":1, "b":2"#], "}}", false);
-        let seg = b.finish();
+        let dict = SharedDict::default();
+        let mut b = SegmentBuilder::new(&dict);
+        let first = b.push("ü", "{\"properties\":{", members.iter().copied(), "}}");
+        let second = b.push_with("2", "{\"properties\":{", [r#""a":1, "b":2"#], "}}", false);
+        let store = alone(b.finish(), vec![first, second], dict);
         let want = format!("{{\"properties\":{{{}}}}}", members.join(","));
-        assert_eq!(written(&seg, a, None, None), want);
-        assert_eq!(len as usize, want.len());
-        assert_eq!(seg.id(a), "ü");
+        assert_eq!(written(&store, 0, None, None), want);
+        assert_eq!(first.1 as usize, want.len());
+        assert_eq!(store.id(0), "ü");
         assert_eq!(
-            written(&seg, a2, None, None),
+            written(&store, 1, None, None),
             r#"{"properties":{"a":1, "b":2}}"#
         );
     }

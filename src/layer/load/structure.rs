@@ -19,6 +19,7 @@ use super::{
     DIGEST_BLOCK, FRAME_MAX,
 };
 use crate::layer::onepass;
+use crate::layer::store::SharedDict;
 use rayon::prelude::*;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -55,6 +56,7 @@ fn walk_features(
     mut p: usize,
     to: usize,
     can_grow: bool,
+    dict: &SharedDict,
 ) -> Walked {
     let t = text.as_bytes();
     let short = if can_grow {
@@ -62,7 +64,7 @@ fn walk_features(
     } else {
         Walked::Broken
     };
-    let mut part = PartBuilder::new(spec, 0);
+    let mut part = PartBuilder::new(spec, dict, 0);
     loop {
         let (raw, parsed) = match onepass::object_members(&text[p..], wanted, &mut part.members) {
             Some((top, end)) => {
@@ -210,6 +212,7 @@ pub(super) fn stream_structure(
 
     let blocks = len.div_ceil(block);
     let buffers = Buffers::default();
+    let dict = SharedDict::default();
     // The block's chain from `start`, or from its guess.
     let walk = |buf: &mut Vec<u8>, k: usize, start: Option<usize>| -> std::io::Result<Stretch> {
         let from = k * block;
@@ -255,7 +258,7 @@ pub(super) fn stream_structure(
                     (valid, e.error_len().is_none() && base + have < len)
                 }
             };
-            match walk_features(spec, wanted, text, 0, to - base - p, can_grow) {
+            match walk_features(spec, wanted, text, 0, to - base - p, can_grow, &dict) {
                 Walked::Stopped {
                     part,
                     landing,
@@ -332,6 +335,7 @@ pub(super) fn stream_structure(
     Ok(Some(Features {
         n,
         parts,
+        dict,
         digest: digest_blocks(digests.into_iter(), len),
     }))
 }
@@ -447,6 +451,7 @@ mod tests {
                         .into_iter()
                         .map(|p| (p.segment, p.stored))
                         .collect(),
+                    got.dict,
                 );
                 for (i, f) in want.iter().enumerate() {
                     let mut out = Vec::new();
