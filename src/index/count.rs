@@ -40,24 +40,37 @@ pub struct CountGrid {
 impl CountGrid {
     /// Bins the points (NaN coordinates are left out), about four to a cell on average.
     pub fn build(points: &[[f64; 2]]) -> Self {
-        let finite: Vec<[f64; 2]> = points
-            .iter()
-            .copied()
-            .filter(|p| p[0].is_finite() && p[1].is_finite())
-            .collect();
+        Self::build_with(points.len(), |i| points[i])
+    }
+
+    /// [`CountGrid::build`] over the lower corners of boxes (a point layer's boxes are its
+    /// points), read in place rather than copied out.
+    pub(crate) fn of_boxes(boxes: &[[f64; 4]]) -> Self {
+        Self::build_with(boxes.len(), |i| [boxes[i][0], boxes[i][1]])
+    }
+
+    /// Bins the `n` points `at(0..n)`. They are read twice (to count each cell, then to fill
+    /// it) instead of being copied: a million points are 16 MB of fresh memory per copy.
+    fn build_with(n: usize, at: impl Fn(usize) -> [f64; 2]) -> Self {
+        let finite = |p: &[f64; 2]| p[0].is_finite() && p[1].is_finite();
         let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-        for p in &finite {
-            for a in 0..2 {
-                lo[a] = lo[a].min(p[a]);
-                hi[a] = hi[a].max(p[a]);
+        let mut m = 0usize;
+        for i in 0..n {
+            let p = at(i);
+            if finite(&p) {
+                m += 1;
+                for a in 0..2 {
+                    lo[a] = lo[a].min(p[a]);
+                    hi[a] = hi[a].max(p[a]);
+                }
             }
         }
-        if finite.is_empty() {
+        if m == 0 {
             lo = [0.0; 2];
             hi = [0.0; 2];
         }
         let span = [(hi[0] - lo[0]).max(1e-9), (hi[1] - lo[1]).max(1e-9)];
-        let cells = (finite.len() / 4).clamp(1, 1 << 22) as f64;
+        let cells = (m / 4).clamp(1, 1 << 22) as f64;
         let inner_cols = (cells * span[0] / span[1]).sqrt().clamp(1.0, 4096.0) as usize;
         let inner_rows = (cells / inner_cols as f64).clamp(1.0, 4096.0) as usize;
         let size = [span[0] / inner_cols as f64, span[1] / inner_rows as f64];
@@ -77,10 +90,12 @@ impl CountGrid {
             let r = grid.axis_cell(p[1], 1).clamp(0, rows as i64 - 1) as usize;
             r * cols + c
         };
-        let cell_ids: Vec<u32> = finite.iter().map(|p| cell_of(p) as u32).collect();
         let mut start = vec![0u32; cols * rows + 1];
-        for k in &cell_ids {
-            start[*k as usize + 1] += 1;
+        for i in 0..n {
+            let p = at(i);
+            if finite(&p) {
+                start[cell_of(&p) + 1] += 1;
+            }
         }
         let mut prefix = vec![0u32; (cols + 1) * (rows + 1)];
         for r in 0..rows {
@@ -94,11 +109,14 @@ impl CountGrid {
             start[k + 1] += start[k];
         }
         let mut fill = start.clone();
-        let mut binned = vec![[0.0; 2]; finite.len()];
-        for (p, k) in finite.iter().zip(&cell_ids) {
-            let at = &mut fill[*k as usize];
-            binned[*at as usize] = *p;
-            *at += 1;
+        let mut binned = vec![[0.0; 2]; m];
+        for i in 0..n {
+            let p = at(i);
+            if finite(&p) {
+                let slot = &mut fill[cell_of(&p)];
+                binned[*slot as usize] = p;
+                *slot += 1;
+            }
         }
         grid.prefix = prefix;
         grid.start = start;

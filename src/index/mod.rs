@@ -218,10 +218,7 @@ impl SpatialIndex {
         let build_grid = || {
             let points = sorted_boxes.len() >= GRID_MIN
                 && sorted_boxes.iter().all(|b| b[0] == b[2] && b[1] == b[3]);
-            points.then(|| {
-                let xy: Vec<[f64; 2]> = sorted_boxes.iter().map(|b| [b[0], b[1]]).collect();
-                CountGrid::build(&xy)
-            })
+            points.then(|| CountGrid::of_boxes(&sorted_boxes))
         };
         let (levels, grid) = rayon::join(build_levels, build_grid);
         SpatialIndex {
