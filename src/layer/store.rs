@@ -3,14 +3,15 @@
 //! A layer's features repeat most of their properties: the same department, the same event
 //! type, the same date for hundreds of incidents. Keeping each feature's text as the file
 //! held it costs the file's size in memory; here each top-level member of `properties`
-//! (`"department":"Ouest"`) is kept once per layer, in a dictionary that the threads
-//! storing its blocks share ([`SharedDict`]), and a feature refers to it by number. What is unique to a feature (its geometry, its id) stays inline. Answers are
-//! written by copying pieces, never by re-encoding JSON.
+//! (`"department":"Ouest"`) is kept once per layer, in a dictionary that the threads storing
+//! its blocks share ([`SharedDict`]), and a feature refers to it by number. What is unique to
+//! a feature (its geometry, its id) stays inline. Answers are written by copying pieces, never
+//! by re-encoding JSON.
 //!
 //! A feature is stored as
 //! `id | prefix | n | member * n | suffix`, where `prefix` is the feature's text up to and
 //! including the `{` of its properties, `suffix` the text from their closing `}` on, and each
-//! member or suffix is a piece: a varint `2k` for entry `k` of the segment's dictionary, or
+//! member or suffix is a piece: a varint `2k` for entry `k` of the layer's dictionary, or
 //! `2len+1` followed by `len` bytes inline.
 //!
 //! ```
