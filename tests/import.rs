@@ -14,21 +14,46 @@ use geo::Validation;
 use kat::import::{run, ImportError};
 use serde_json::Value;
 
-fn temp_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("kat-import-{}-{name}", std::process::id()))
+/// A file in the system's temporary directory, removed when the test is done with it
+/// (whether it passed or not).
+struct TempFile(PathBuf);
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempFile {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn temp_path(name: &str) -> TempFile {
+    TempFile(std::env::temp_dir().join(format!("kat-import-{}-{name}", std::process::id())))
 }
 
 /// Imports `input`, writing to the committed file when blessing and to a temporary file
 /// otherwise; returns the output bytes.
 fn import(input: &str, committed: &str) -> Vec<u8> {
-    let out = if std::env::var_os("KAT_BLESS").is_some() {
-        PathBuf::from(committed)
+    let temp;
+    let out: &Path = if std::env::var_os("KAT_BLESS").is_some() {
+        Path::new(committed)
     } else {
-        temp_path(Path::new(committed).file_name().unwrap().to_str().unwrap())
+        temp = temp_path(Path::new(committed).file_name().unwrap().to_str().unwrap());
+        &temp
     };
-    let summary = run(Path::new(input), &out, Path::new("data"), false).expect("import succeeds");
+    let summary = run(Path::new(input), out, Path::new("data"), false).expect("import succeeds");
     println!("{input}:\n{summary}");
-    std::fs::read(&out).unwrap()
+    std::fs::read(out).unwrap()
 }
 
 fn features(bytes: &[u8]) -> Vec<Value> {
