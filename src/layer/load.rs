@@ -1053,7 +1053,7 @@ impl<'s> PartBuilder<'s> {
         });
         if k == 0 {
             // Room for as many features as the part expects, going by the first one's size
-            // (the spare is given back when the part is finished).
+            // (room never written is never given memory).
             let room = self.segment.size() * part.stored.capacity() * 9 / 8;
             self.segment.reserve(room);
         }
