@@ -134,6 +134,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let result = runtime.block_on(run_server(args, state));
+    kat::layer::cache::abandon_unfinished();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -181,6 +182,7 @@ fn exit_when_stdin_closes() {
         let mut stdin = std::io::stdin();
         while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
         tracing::info!("stdin closed: exiting");
+        kat::layer::cache::abandon_unfinished();
         std::process::exit(0);
     });
 }

@@ -236,3 +236,106 @@ fn a_damaged_or_truncated_cache_is_ignored() {
     assert_eq!(from, "file");
     assert_eq!(server.json("/health")["features"]["incidents"], N);
 }
+
+/// The temporary files in the cache's directory.
+fn temporary_files(data: &Data) -> Vec<String> {
+    let dir = data.dir.join(kat::layer::cache::DIR);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(".tmp"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_cache_file_left_half_written_by_a_killed_server_is_removed_later() {
+    let data = Data::new("stale");
+    let dir = data.dir.join(kat::layer::cache::DIR);
+    std::fs::create_dir_all(&dir).unwrap();
+    // One left an hour ago by a server killed while writing; one being written right now by
+    // another server on the same directory, which must be left alone.
+    let stale = dir.join("incidents.tmp4000000001");
+    let live = dir.join("incidents.tmp4000000002");
+    for f in [&stale, &live] {
+        std::fs::write(f, vec![0u8; 4096]).unwrap();
+    }
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+
+    let (server, from) = data.serve(&[]);
+    assert_eq!(from, "file");
+    drop(server);
+    assert_eq!(temporary_files(&data), vec!["incidents.tmp4000000002"]);
+}
+
+#[test]
+fn a_server_stopped_while_writing_its_cache_leaves_no_temporary_file() {
+    let data = Data::new("stopped");
+    // By a signal (Ctrl-C) and by its supervisor going away (stdin closed).
+    for by_signal in [true, false, true, false] {
+        let _ = std::fs::remove_file(data.cache());
+        let port = common::free_port();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kat"))
+            .args([
+                "serve",
+                "--no-watch",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("--data")
+            .arg(&data.dir)
+            .env("KAT_LOG", "warn")
+            .env("KAT_EXIT_ON_STDIN_EOF", "1")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The cache is written from the moment the layer is loaded, a little before the
+        // server answers, and takes some 100 ms at this size: stop the server as soon as it
+        // answers, while the cache is being written.
+        let answers = || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: kat\r\nConnection: close\r\n\r\n")
+                .ok()?;
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head).ok()?;
+            (&head[8..] == b" 200").then_some(())
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while answers().is_none() {
+            assert!(Instant::now() < deadline, "kat did not answer");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let exit = if by_signal {
+            // Sent again until it exits: the server may answer a moment before it listens
+            // for signals.
+            loop {
+                let sent = std::process::Command::new("kill")
+                    .args(["-INT", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(sent.success());
+                std::thread::sleep(Duration::from_millis(20));
+                if let Some(exit) = child.try_wait().unwrap() {
+                    break exit;
+                }
+                assert!(Instant::now() < deadline, "kat did not stop");
+            }
+        } else {
+            drop(child.stdin.take());
+            child.wait().unwrap()
+        };
+        assert!(exit.success(), "{exit}");
+        assert_eq!(temporary_files(&data), Vec::<String>::new());
+    }
+}

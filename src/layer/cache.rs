@@ -27,8 +27,8 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Layers from smaller files load from their JSON about as fast as from a cache.
 pub const MIN_BYTES: u64 = 32 << 20;
@@ -47,9 +47,50 @@ const FIRST: usize = 8;
 
 static DISABLED: AtomicBool = AtomicBool::new(false);
 
+/// The temporary files being written now, removed by [`abandon_unfinished`] when the server
+/// stops before they are done: a cache is some 200 MB at a million features.
+static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// A temporary file not written to for this long was left by a process that was killed
+/// while writing it; a writer that is alive touches its file many times a second.
+const STALE_AFTER: Duration = Duration::from_secs(600);
+
 /// Neither reads nor writes caches from now on (`kat serve --no-cache`).
 pub fn disable() {
     DISABLED.store(true, Ordering::Relaxed);
+}
+
+/// Removes the temporary files of the caches still being written. Called as the server
+/// stops: the writers run in the background, and a stop must not leave their half-written
+/// files behind. A writer still running then fails at its rename, harmlessly.
+pub fn abandon_unfinished() {
+    let files = std::mem::take(&mut *UNFINISHED.lock().unwrap_or_else(|e| e.into_inner()));
+    for f in files {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+/// Removes `<collection>.tmp*` files in the cache directory that no one has written to for
+/// [`STALE_AFTER`]: left by a process killed while writing.
+fn remove_stale(cache_dir: &Path, spec: &CollectionSpec) {
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return;
+    };
+    let prefix = format!("{}.tmp", spec.id);
+    let now = SystemTime::now();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if !name.to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age >= STALE_AFTER));
+        if stale {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 fn cache_path(dir: &Path, spec: &CollectionSpec) -> PathBuf {
@@ -376,8 +417,14 @@ fn save(dir: &Path, layer: &Layer, source_len: u64) -> std::io::Result<u64> {
     header.push(digest_bytes(bytemuck::cast_slice(&header)));
 
     let path = cache_path(dir, layer.spec);
-    std::fs::create_dir_all(path.parent().expect("below the data directory"))?;
+    let cache_dir = path.parent().expect("below the data directory");
+    std::fs::create_dir_all(cache_dir)?;
+    remove_stale(cache_dir, layer.spec);
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    UNFINISHED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(tmp.clone());
     let written = (|| {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
         out.write_all(MAGIC)?;
@@ -388,6 +435,10 @@ fn save(dir: &Path, layer: &Layer, source_len: u64) -> std::io::Result<u64> {
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, &path)
     })();
+    UNFINISHED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|f| f != &tmp);
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
