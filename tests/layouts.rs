@@ -117,6 +117,23 @@ fn every_layout_of_the_same_features_is_served_member_for_member() {
                     .join(",\n")
             ),
         ),
+        (
+            // As GDAL writes a layer: the properties first, the id and geometry after them.
+            "properties-before-geometry-and-id",
+            format!(
+                "{{\n\"type\": \"FeatureCollection\",\n\"features\": [\n{}\n]\n}}\n",
+                doc["features"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| format!(
+                        "{{ \"type\": \"Feature\", \"properties\": {}, \"geometry\": {}, \"id\": {} }}",
+                        f["properties"], f["geometry"], f["id"]
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(",\n")
+            ),
+        ),
     ];
     for (name, text) in layouts {
         assert_serves_the_file(name, &text);

@@ -14,7 +14,7 @@
 //! array far from its start, a stray value in the array, a missing comma) is read whole, so
 //! that serde_json can word what is wrong.
 
-use super::store::{Segment, SegmentBuilder, SharedDict, Store, TextMemo};
+use super::store::{FramePiece, Segment, SegmentBuilder, SharedDict, Store, TextMemo};
 use super::{onepass, Column, Extent, Layer, LoadError, Shapes};
 use crate::index::SpatialIndex;
 use crate::layer::spec::{CollectionSpec, HAITI_EXTENT};
@@ -551,6 +551,9 @@ struct Parsed<'a> {
     props: (usize, usize),
     /// Whether the members of `properties` were listed (by the one-pass scan).
     listed: bool,
+    /// What in the feature's text is its own, outside `properties`: its id's value and the
+    /// inside of its geometry's coordinates, in text order; empty spans when absent.
+    own: [(usize, usize); 2],
 }
 
 type FeatureError = (Option<String>, String);
@@ -674,7 +677,22 @@ fn read_feature<'a>(
     for (v, slot) in picked[at..].iter().zip(values.iter_mut()) {
         *slot = *v;
     }
-    let props_at = props.as_ptr() as usize - raw.as_ptr() as usize;
+    let at = |v: &str| v.as_ptr() as usize - raw.as_ptr() as usize;
+    let props_at = at(props);
+    let id_span = id_raw.map_or((0, 0), |v| (at(v), at(v) + v.len()));
+    // From the first `[` to the last `]`: for a point, its two or three numbers.
+    let coords = geometry_raw
+        .and_then(|g| {
+            let open = g.bytes().position(|c| c == b'[')?;
+            let close = g.bytes().rposition(|c| c == b']')?;
+            (open < close).then(|| (at(g) + open + 1, at(g) + close))
+        })
+        .unwrap_or((0, 0));
+    let own = if coords.0 < id_span.0 {
+        [coords, id_span]
+    } else {
+        [id_span, coords]
+    };
     Ok(Parsed {
         id,
         geom,
@@ -682,6 +700,7 @@ fn read_feature<'a>(
         values,
         props: (props_at, props_at + props.len()),
         listed,
+        own,
     })
 }
 
@@ -1031,24 +1050,26 @@ impl<'s> PartBuilder<'s> {
             }
         };
         let (from, to) = p.props;
-        let (prefix, suffix) = (&raw[..from + 1], &raw[to - 1..]);
+        let prefix = frame(raw, 0, from + 1, &p.own);
+        let suffix = frame(raw, to - 1, raw.len(), &p.own);
         part.id_hashes.push(id_hash(&p.id));
         part.stored.push(if p.listed {
-            self.segment.push(
+            self.segment.push_framed(
                 &p.id,
-                prefix,
+                &prefix,
                 self.members.iter().map(|(a, b)| &raw[*a..*b]),
-                suffix,
+                true,
+                &suffix,
             )
         } else {
             // The serde path does not list the members: keep them as one piece.
             let inner = trim_ws(&raw[from + 1..to - 1]);
-            self.segment.push_with(
+            self.segment.push_framed(
                 &p.id,
-                prefix,
+                &prefix,
                 (!inner.is_empty()).then_some(inner),
-                suffix,
                 false,
+                &suffix,
             )
         });
         if k == 0 {
@@ -1113,6 +1134,68 @@ impl<'s> PartBuilder<'s> {
         let mut part = self.part;
         part.segment = self.segment.finish();
         part
+    }
+}
+
+/// `raw[from..to]` in pieces: the spans of `own` inside it kept as the feature's own, the
+/// text around them as text other features repeat. At most five pieces.
+fn frame<'t>(raw: &'t str, from: usize, to: usize, own: &[(usize, usize); 2]) -> FrameList<'t> {
+    let mut pieces = FrameList::default();
+    let mut at = from;
+    for &(a, b) in own {
+        if a < b && from <= a && b <= to {
+            if at < a {
+                pieces.push(FramePiece {
+                    text: &raw[at..a],
+                    shared: true,
+                });
+            }
+            pieces.push(FramePiece {
+                text: &raw[a..b],
+                shared: false,
+            });
+            at = b;
+        }
+    }
+    if at < to {
+        pieces.push(FramePiece {
+            text: &raw[at..to],
+            shared: true,
+        });
+    }
+    pieces
+}
+
+/// The pieces of a prefix or suffix, without an allocation per feature.
+struct FrameList<'t> {
+    pieces: [FramePiece<'t>; 5],
+    n: usize,
+}
+
+impl Default for FrameList<'_> {
+    fn default() -> Self {
+        let empty = FramePiece {
+            text: "",
+            shared: false,
+        };
+        FrameList {
+            pieces: [empty; 5],
+            n: 0,
+        }
+    }
+}
+
+impl<'t> FrameList<'t> {
+    fn push(&mut self, p: FramePiece<'t>) {
+        self.pieces[self.n] = p;
+        self.n += 1;
+    }
+}
+
+impl<'t> std::ops::Deref for FrameList<'t> {
+    type Target = [FramePiece<'t>];
+    fn deref(&self) -> &Self::Target {
+        &self.pieces[..self.n]
     }
 }
 

@@ -9,10 +9,13 @@
 //! by re-encoding JSON.
 //!
 //! A feature is stored as
-//! `id | prefix | n | member * n | suffix`, where `prefix` is the feature's text up to and
-//! including the `{` of its properties, `suffix` the text from their closing `}` on, and each
-//! member or suffix is a piece: a varint `2k` for entry `k` of the layer's dictionary, or
-//! `2len+1` followed by `len` bytes inline.
+//! `id | m | piece * m | n | member * n | k | piece * k`: its id, then the pieces of its text
+//! up to and including the `{` of its properties (the prefix), their members, and the pieces
+//! of the text from their closing `}` on (the suffix). Each piece or member is a varint `2k`
+//! for entry `k` of the layer's dictionary, or `2len+1` followed by `len` bytes inline. The
+//! prefix and suffix are cut around what is the feature's own (its id, its coordinates), so
+//! that the text between (`{"type":"Feature","geometry":{"type":"Point","coordinates":[`)
+//! is kept once for the layer too.
 //!
 //! ```
 //! use kat::layer::store::{SegmentBuilder, SharedDict, Store};
@@ -38,9 +41,24 @@ use std::sync::{Mutex, PoisonError};
 /// Members longer than this are kept inline: long texts (a summary, a URL) rarely repeat.
 const INTERN_MAX: usize = 160;
 
-/// Members past this place in a feature are not remembered from one feature to the next; the
-/// suffix is remembered at this place.
+/// Members past this place in a feature are not remembered from one feature to the next.
 const MEMO_PLACES: usize = 64;
+
+/// Pieces of a prefix or suffix past this one are not remembered from one feature to the
+/// next.
+const FRAME_PLACES: usize = 8;
+
+/// The places remembered: the members', then the prefix's pieces, then the suffix's.
+const PLACES: usize = MEMO_PLACES + 2 * FRAME_PLACES;
+
+/// Pieces of a prefix or suffix meant to be shared but longer than this are kept inline.
+const FRAME_INTERN_MAX: usize = 64;
+
+/// A prefix or suffix piece meant to be shared whose place, after this many features, has
+/// met a new text for more than half of them, is kept inline from then on: that text was
+/// the feature's own (a `bbox`, a `title`), and a dictionary entry for each would cost more
+/// than the text.
+const FRAME_TRIAL: u32 = 256;
 
 /// Features stored together: their bytes, whose numbers refer to the layer's dictionary.
 #[derive(Debug, Default)]
@@ -150,12 +168,6 @@ struct Piece<'s> {
     len: usize,
 }
 
-impl Piece<'_> {
-    fn bytes(&self) -> &[u8] {
-        &self.base[self.start..self.start + self.len]
-    }
-}
-
 /// Appends a piece. Most are a few dozen bytes, where a call to memcpy costs more than the
 /// copy: those are copied as a fixed 32 or 64 bytes (over-reading into the segment's padding,
 /// over-writing spare capacity that the length then leaves out).
@@ -214,6 +226,17 @@ pub struct SegmentBuilder<'d> {
     /// memo, and its number): many members (a null field, a constant) repeat there, and
     /// comparing with one entry is cheaper than hashing.
     last: Vec<Option<(u32, u32, u32)>>,
+    /// Per prefix or suffix place: the features that had a piece there, and those whose
+    /// piece was new to this builder.
+    frame_uses: [(u32, u32); 2 * FRAME_PLACES],
+}
+
+/// A piece of a feature's prefix or suffix, and whether it is text that other features
+/// repeat (`"type":"Feature"`) or the feature's own (its id, its coordinates).
+#[derive(Debug, Clone, Copy)]
+pub struct FramePiece<'a> {
+    pub text: &'a str,
+    pub shared: bool,
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -358,7 +381,36 @@ impl<'d> SegmentBuilder<'d> {
             dict,
             memo: TextMemo::default(),
             last: Vec::new(),
+            frame_uses: [(0, 0); 2 * FRAME_PLACES],
         }
+    }
+
+    /// A prefix or suffix piece at `place`.
+    fn frame_piece(&mut self, p: FramePiece, place: usize) {
+        let text = p.text.as_bytes();
+        let Some(uses) = place
+            .checked_sub(MEMO_PLACES)
+            .and_then(|k| self.frame_uses.get_mut(k))
+        else {
+            self.piece(text, false, PLACES);
+            return;
+        };
+        let trial_failed = uses.0 >= FRAME_TRIAL && uses.1 > uses.0 / 2;
+        let share = p.shared && text.len() <= FRAME_INTERN_MAX && !trial_failed;
+        if share && uses.0 < FRAME_TRIAL {
+            uses.0 += 1;
+            let seen = self
+                .last
+                .get(place)
+                .copied()
+                .flatten()
+                .is_some_and(|(at, len, _)| same(self.memo.kept(at, len), text))
+                || self.memo.find(text).is_some();
+            if !seen {
+                self.frame_uses[place - MEMO_PLACES].1 += 1;
+            }
+        }
+        self.piece(text, share, place);
     }
 
     fn piece(&mut self, text: &[u8], share: bool, place: usize) {
@@ -375,7 +427,7 @@ impl<'d> SegmentBuilder<'d> {
             };
             if let Some((kept, k)) = found {
                 put_varint(&mut self.bytes, u64::from(k) << 1);
-                if let (Some((at, len)), true) = (kept, place <= MEMO_PLACES) {
+                if let (Some((at, len)), true) = (kept, place < PLACES) {
                     if place >= self.last.len() {
                         self.last.resize(place + 1, None);
                     }
@@ -422,18 +474,46 @@ impl<'d> SegmentBuilder<'d> {
         suffix: &str,
         share: bool,
     ) -> (u32, u32) {
+        let prefix = [FramePiece {
+            text: prefix,
+            shared: false,
+        }];
+        let suffix = [FramePiece {
+            text: suffix,
+            shared: true,
+        }];
+        self.push_framed(id, &prefix, members, share, &suffix)
+    }
+
+    /// [`push_with`](Self::push_with), with the prefix and suffix given in pieces.
+    pub fn push_framed<'m>(
+        &mut self,
+        id: &str,
+        prefix: &[FramePiece],
+        members: impl IntoIterator<Item = &'m str>,
+        share: bool,
+        suffix: &[FramePiece],
+    ) -> (u32, u32) {
         let at = self.bytes.len() as u32;
         put_varint(&mut self.bytes, id.len() as u64);
         self.bytes.extend_from_slice(id.as_bytes());
+        let mut len = 0;
         put_varint(&mut self.bytes, prefix.len() as u64);
-        self.bytes.extend_from_slice(prefix.as_bytes());
+        for (j, p) in prefix.iter().enumerate() {
+            self.frame_piece(*p, MEMO_PLACES + j.min(FRAME_PLACES));
+            len += p.text.len();
+        }
         // The count goes before the members: reserve one byte and widen it only when needed.
         let count_at = self.bytes.len();
         self.bytes.push(0);
         let mut n = 0u64;
-        let mut len = prefix.len() + suffix.len();
         for m in members {
-            self.piece(m.as_bytes(), share, (n as usize).min(MEMO_PLACES + 1));
+            let place = if (n as usize) < MEMO_PLACES {
+                n as usize
+            } else {
+                PLACES
+            };
+            self.piece(m.as_bytes(), share, place);
             len += m.len() + usize::from(n > 0);
             n += 1;
         }
@@ -445,7 +525,16 @@ impl<'d> SegmentBuilder<'d> {
         } else {
             self.bytes[count_at] = n as u8;
         }
-        self.piece(suffix.as_bytes(), suffix.len() <= 64, MEMO_PLACES);
+        put_varint(&mut self.bytes, suffix.len() as u64);
+        for (j, p) in suffix.iter().enumerate() {
+            let place = if j < FRAME_PLACES {
+                MEMO_PLACES + FRAME_PLACES + j
+            } else {
+                PLACES
+            };
+            self.frame_piece(*p, place);
+            len += p.text.len();
+        }
         (at, len as u32)
     }
 
@@ -501,16 +590,9 @@ impl<'s> View<'s> {
         let mut i = at as usize;
         let id_len = varint(b, &mut i);
         i += id_len;
-        let prefix_len = varint(b, &mut i);
-        append(
-            out,
-            Piece {
-                base: b,
-                start: i,
-                len: prefix_len,
-            },
-        );
-        i += prefix_len;
+        for _ in 0..varint(b, &mut i) {
+            append(out, self.piece(&mut i));
+        }
         let mut comma = false;
         if let Some(d) = distance_m {
             // Writing to a Vec cannot fail.
@@ -525,20 +607,16 @@ impl<'s> View<'s> {
             append(out, self.piece(&mut i));
             comma = true;
         }
-        let suffix = self.piece(&mut i);
-        match links {
-            None => append(out, suffix),
-            Some(links) => {
-                let suffix = suffix.bytes();
-                let close = suffix
-                    .iter()
-                    .rposition(|c| *c == b'}')
-                    .unwrap_or(suffix.len());
-                out.extend_from_slice(&suffix[..close]);
-                out.extend_from_slice(b",\"links\":");
-                out.extend_from_slice(links.as_bytes());
-                out.extend_from_slice(&suffix[close..]);
-            }
+        for _ in 0..varint(b, &mut i) {
+            append(out, self.piece(&mut i));
+        }
+        if let Some(links) = links {
+            // Before the feature's closing brace, the last byte written that is one.
+            let close = out.iter().rposition(|c| *c == b'}').unwrap_or(out.len());
+            let tail = out.split_off(close);
+            out.extend_from_slice(b",\"links\":");
+            out.extend_from_slice(links.as_bytes());
+            out.extend_from_slice(&tail);
         }
     }
 }
@@ -811,6 +889,57 @@ mod tests {
                 assert_eq!(written(&store, i, Some(1.5), None), with_distance);
             }
         }
+    }
+
+    #[test]
+    fn a_frame_cut_around_the_features_own_text_keeps_the_rest_once() {
+        let dict = SharedDict::default();
+        let mut b = SegmentBuilder::new(&dict);
+        let mut stored = Vec::new();
+        let mut want = Vec::new();
+        for k in 0..1000 {
+            let (coords, id) = (format!("-72.{k:06},18.5"), format!("\"f{k}\""));
+            // A `bbox` member of the feature's own, given as shareable text: after a trial
+            // it is kept inline rather than given an entry per feature.
+            let bbox = format!(r#"],"type":"Point"}},"bbox":[{k},{k}],"id":"#);
+            let shared = |text| FramePiece { text, shared: true };
+            let own = |text| FramePiece {
+                text,
+                shared: false,
+            };
+            let prefix = [
+                shared(r#"{"type":"Feature","geometry":{"coordinates":["#),
+                own(&coords),
+                shared(&bbox),
+                own(&id),
+                shared(r#","properties":{"#),
+            ];
+            let suffix = [shared("}}")];
+            let members = [r#""department":"Ouest""#];
+            stored.push(b.push_framed(&id, &prefix, members, true, &suffix));
+            let text: String = prefix.iter().map(|p| p.text).collect();
+            want.push(format!("{text}{}}}}}", members[0]));
+        }
+        let store = alone(b.finish(), stored.clone(), dict);
+        for (k, want) in want.iter().enumerate() {
+            assert_eq!(written(&store, k as u32, None, None), *want);
+            assert_eq!(stored[k].1 as usize, want.len());
+        }
+        // The two constant pieces, the member and the suffix, and the `bbox` pieces of the
+        // trial only.
+        assert!(
+            store.dict.len() <= 4 + FRAME_TRIAL as usize,
+            "{}",
+            store.dict.len()
+        );
+        let with_links = written(&store, 7, Some(2.0), Some("[]"));
+        let v: serde_json::Value = serde_json::from_str(&with_links).unwrap();
+        assert_eq!(v["links"], serde_json::json!([]));
+        assert_eq!(v["properties"]["distance_m"], 2.0);
+        assert_eq!(
+            v["geometry"]["coordinates"],
+            serde_json::json!([-72.000007, 18.5])
+        );
     }
 
     #[test]
