@@ -385,7 +385,7 @@ impl<'d> SegmentBuilder<'d> {
         }
     }
 
-    /// A prefix or suffix piece at `place`.
+    /// A prefix or suffix piece at `place`; past the places remembered, kept inline.
     fn frame_piece(&mut self, p: FramePiece, place: usize) {
         let text = p.text.as_bytes();
         let Some(uses) = place
@@ -500,7 +500,12 @@ impl<'d> SegmentBuilder<'d> {
         let mut len = 0;
         put_varint(&mut self.bytes, prefix.len() as u64);
         for (j, p) in prefix.iter().enumerate() {
-            self.frame_piece(*p, MEMO_PLACES + j.min(FRAME_PLACES));
+            let place = if j < FRAME_PLACES {
+                MEMO_PLACES + j
+            } else {
+                PLACES
+            };
+            self.frame_piece(*p, place);
             len += p.text.len();
         }
         // The count goes before the members: reserve one byte and widen it only when needed.
@@ -952,7 +957,30 @@ mod tests {
         let mut b = SegmentBuilder::new(&dict);
         let first = b.push("ü", "{\"properties\":{", members.iter().copied(), "}}");
         let second = b.push_with("2", "{\"properties\":{", [r#""a":1, "b":2"#], "}}", false);
-        let store = alone(b.finish(), vec![first, second], dict);
+        // More pieces around the properties than are remembered from feature to feature.
+        let words: Vec<String> = (0..12).map(|k| format!("\"w{k}\":{k},")).collect();
+        let mut prefix: Vec<FramePiece> = vec![FramePiece {
+            text: "{",
+            shared: true,
+        }];
+        prefix.extend(words.iter().map(|w| FramePiece {
+            text: w,
+            shared: true,
+        }));
+        prefix.push(FramePiece {
+            text: "\"properties\":{",
+            shared: true,
+        });
+        let end = [FramePiece {
+            text: "}}",
+            shared: true,
+        }];
+        let third = b.push_framed("3", &prefix, [r#""a":1"#], true, &end);
+        let store = alone(b.finish(), vec![first, second, third], dict);
+        assert_eq!(
+            written(&store, 2, None, None),
+            format!("{{{}\"properties\":{{\"a\":1}}}}", words.concat())
+        );
         let want = format!("{{\"properties\":{{{}}}}}", members.join(","));
         assert_eq!(written(&store, 0, None, None), want);
         assert_eq!(first.1 as usize, want.len());
