@@ -399,15 +399,8 @@ impl<'d> SegmentBuilder<'d> {
         let share = p.shared && text.len() <= FRAME_INTERN_MAX && !trial_failed;
         if share && uses.0 < FRAME_TRIAL {
             uses.0 += 1;
-            let seen = self
-                .last
-                .get(place)
-                .copied()
-                .flatten()
-                .is_some_and(|(at, len, _)| same(self.memo.kept(at, len), text))
-                || self.memo.find(text).is_some();
-            if !seen {
-                self.frame_uses[place - MEMO_PLACES].1 += 1;
+            if self.memo.find(text).is_none() {
+                uses.1 += 1;
             }
         }
         self.piece(text, share, place);
