@@ -284,56 +284,34 @@ fn a_server_stopped_while_writing_its_cache_leaves_no_temporary_file() {
     // By a signal (Ctrl-C) and by its supervisor going away (stdin closed).
     for by_signal in [true, false, true, false] {
         let _ = std::fs::remove_file(data.cache());
-        let port = common::free_port();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kat"))
-            .args([
-                "serve",
-                "--no-watch",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .arg("--data")
-            .arg(&data.dir)
-            .env("KAT_LOG", "warn")
-            .env("KAT_EXIT_ON_STDIN_EOF", "1")
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut server = Server::spawn_with(&data.dir, &["--no-watch"]);
         // The cache is written from the moment the layer is loaded, a little before the
         // server answers, and takes some 100 ms at this size: stop the server as soon as it
         // answers, while the cache is being written.
-        let answers = || {
-            use std::io::{Read, Write};
-            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-            s.write_all(b"GET /health HTTP/1.1\r\nHost: kat\r\nConnection: close\r\n\r\n")
-                .ok()?;
-            let mut head = [0u8; 12];
-            s.read_exact(&mut head).ok()?;
-            (&head[8..] == b" 200").then_some(())
+        server.wait_until_answering(Duration::from_millis(1));
+        let interrupt = |server: &Server| {
+            let sent = std::process::Command::new("kill")
+                .args(["-INT", &server.pid().to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
         };
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while answers().is_none() {
-            assert!(Instant::now() < deadline, "kat did not answer");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let exit = if by_signal {
-            // Sent again until it exits: the server may answer a moment before it listens
-            // for signals.
-            loop {
-                let sent = std::process::Command::new("kill")
-                    .args(["-INT", &child.id().to_string()])
-                    .status()
-                    .unwrap();
-                assert!(sent.success());
-                std::thread::sleep(Duration::from_millis(20));
-                if let Some(exit) = child.try_wait().unwrap() {
-                    break exit;
-                }
-                assert!(Instant::now() < deadline, "kat did not stop");
-            }
+        if by_signal {
+            interrupt(&server);
         } else {
-            drop(child.stdin.take());
-            child.wait().unwrap()
+            server.close_stdin();
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let exit = loop {
+            std::thread::sleep(Duration::from_millis(20));
+            if let Some(exit) = server.exited() {
+                break exit;
+            }
+            assert!(Instant::now() < deadline, "kat did not stop");
+            // The server may answer a moment before it listens for signals: again.
+            if by_signal {
+                interrupt(&server);
+            }
         };
         assert!(exit.success(), "{exit}");
         assert_eq!(temporary_files(&data), Vec::<String>::new());

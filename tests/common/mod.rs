@@ -32,6 +32,13 @@ impl Server {
 
     /// Serves `data` with extra arguments; waits until `/health` answers.
     pub fn start_with(data: &Path, extra: &[&str]) -> Server {
+        let server = Server::spawn_with(data, extra);
+        server.wait_until_answering(Duration::from_millis(100));
+        server
+    }
+
+    /// Starts `kat serve` on `data` without waiting for it to answer.
+    pub fn spawn_with(data: &Path, extra: &[&str]) -> Server {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kat"));
         cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data"])
@@ -46,19 +53,23 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         let child = cmd.spawn().expect("kat starts");
-        let server = Server {
+        Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
             port,
-        };
+        }
+    }
+
+    /// Asks `/health` every `every` until it answers 200, for up to 120 s.
+    pub fn wait_until_answering(&self, every: Duration) {
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
-            if let Ok(r) = server.try_get("/health") {
+            if let Ok(r) = self.try_get("/health") {
                 if r.status == 200 {
-                    return server;
+                    return;
                 }
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(every);
         }
         panic!("kat did not answer /health within 120 s");
     }
@@ -127,6 +138,16 @@ impl Server {
 
     pub fn is_alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// How the server exited, once it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Closes the server's stdin, as a supervisor going away does (the server then exits).
+    pub fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
     }
 }
 
