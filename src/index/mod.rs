@@ -151,6 +151,48 @@ fn cover(boxes: &[Bbox]) -> Vec<Bbox> {
         .collect()
 }
 
+/// The key of a point along the Hilbert curve over `all` (the entries' extent), packed above
+/// its position `i` in one word.
+fn hilbert_key(all: &Bbox) -> impl Fn([f64; 2], usize) -> u64 + Sync + '_ {
+    let (w, h) = ((all[2] - all[0]).max(1e-12), (all[3] - all[1]).max(1e-12));
+    let scale = |v: f64, lo: f64, span: f64| -> u32 {
+        (((v - lo) / span) * 65535.0).clamp(0.0, 65535.0) as u32
+    };
+    move |c, i| {
+        let (cx, cy) = (scale(c[0], all[0], w), scale(c[1], all[1], h));
+        (u64::from(hilbert(cx, cy)) << 32) | i as u64
+    }
+}
+
+/// The entries in tree order: `order` (keys from [`hilbert_key`]) sorted, and each entry's
+/// box and position fetched by the position packed in its key.
+fn pack(mut order: Vec<u64>, entry: impl Fn(usize) -> (Bbox, u32) + Sync) -> (Vec<Bbox>, Vec<u32>) {
+    order.par_sort_unstable();
+    order
+        .par_iter()
+        .with_min_len(4096)
+        .map(|k| entry((*k & 0xFFFF_FFFF) as usize))
+        .unzip()
+}
+
+/// The node boxes above the entries, level by level up to a level of at most [`NODE`].
+fn build_levels(boxes: &[Bbox]) -> Vec<Vec<Bbox>> {
+    let mut levels = Vec::new();
+    if !boxes.is_empty() {
+        let mut level = cover(boxes);
+        loop {
+            let done = level.len() <= NODE;
+            let next = (!done).then(|| cover(&level));
+            levels.push(level);
+            match next {
+                Some(n) => level = n,
+                None => break,
+            }
+        }
+    }
+    levels
+}
+
 impl SpatialIndex {
     /// Bulk-loads the entries (done once, when a layer is loaded).
     pub fn build(entries: Vec<Entry>) -> Self {
@@ -173,57 +215,80 @@ impl SpatialIndex {
             .with_min_len(4096)
             .fold(|| EMPTY, |acc, b| union(&acc, b))
             .reduce(|| EMPTY, |a, b| union(&a, &b));
-        let (w, h) = ((all[2] - all[0]).max(1e-12), (all[3] - all[1]).max(1e-12));
-        let scale = |v: f64, lo: f64, span: f64| -> u32 {
-            (((v - lo) / span) * 65535.0).clamp(0.0, 65535.0) as u32
-        };
+        let key = hilbert_key(&all);
         // Key and position packed in one word: a sort of plain integers, ties by position.
-        let mut order: Vec<u64> = boxes
+        let order: Vec<u64> = boxes
             .par_iter()
             .enumerate()
             .with_min_len(4096)
-            .map(|(i, b)| {
-                let cx = scale((b[0] + b[2]) / 2.0, all[0], w);
-                let cy = scale((b[1] + b[3]) / 2.0, all[1], h);
-                (u64::from(hilbert(cx, cy)) << 32) | i as u64
-            })
+            .map(|(i, b)| key([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0], i))
             .collect();
-        order.par_sort_unstable();
-        let (sorted_boxes, sorted_ids): (Vec<Bbox>, Vec<u32>) = order
-            .par_iter()
-            .with_min_len(4096)
-            .map(|k| {
-                let i = (*k & 0xFFFF_FFFF) as usize;
-                (boxes[i], ids[i])
-            })
-            .unzip();
-        drop(order);
+        let (sorted_boxes, sorted_ids) = pack(order, |i| (boxes[i], ids[i]));
         drop(boxes);
-        let build_levels = || {
-            let mut levels = Vec::new();
-            if !sorted_boxes.is_empty() {
-                let mut level = cover(&sorted_boxes);
-                loop {
-                    let done = level.len() <= NODE;
-                    let next = (!done).then(|| cover(&level));
-                    levels.push(level);
-                    match next {
-                        Some(n) => level = n,
-                        None => break,
-                    }
-                }
-            }
-            levels
-        };
-        let build_grid = || {
-            let points = sorted_boxes.len() >= GRID_MIN
-                && sorted_boxes.iter().all(|b| b[0] == b[2] && b[1] == b[3]);
-            points.then(|| CountGrid::of_boxes(&sorted_boxes))
-        };
-        let (levels, grid) = rayon::join(build_levels, build_grid);
+        let (levels, grid) = rayon::join(
+            || build_levels(&sorted_boxes),
+            || {
+                let points = sorted_boxes.len() >= GRID_MIN
+                    && sorted_boxes.iter().all(|b| b[0] == b[2] && b[1] == b[3]);
+                points.then(|| CountGrid::of_boxes(&sorted_boxes))
+            },
+        );
         SpatialIndex {
             boxes: sorted_boxes,
             ids: sorted_ids,
+            levels,
+            grid,
+        }
+    }
+
+    /// Bulk-loads a layer of points, each entry the point at its position in `points`;
+    /// points with NaN coordinates (features without a geometry) are left out. The points
+    /// are read in place, and the count grid is binned from them while the tree is packed:
+    /// a layer of points needs no boxes of its own before the tree's.
+    ///
+    /// ```
+    /// use kat::index::{Rect, SpatialIndex};
+    /// let points = [[0.0, 0.0], [f64::NAN, f64::NAN], [1.0, 1.0], [2.0, 2.0]];
+    /// let index = SpatialIndex::from_points(&points);
+    /// assert_eq!(index.len(), 3);
+    /// let page = index.query(&[Rect::new([0.5, 0.5], [3.0, 3.0])], None, None, 0, 10);
+    /// assert_eq!(page.matched, 2);
+    /// let mut found = page.items.clone();
+    /// found.sort();
+    /// assert_eq!(found, vec![2, 3]);
+    /// ```
+    pub fn from_points(points: &[[f64; 2]]) -> Self {
+        let placed = |p: &[f64; 2]| !p[0].is_nan() && !p[1].is_nan();
+        let all = points
+            .par_iter()
+            .with_min_len(4096)
+            .filter(|p| placed(p))
+            .fold(|| EMPTY, |acc, p| union(&acc, &[p[0], p[1], p[0], p[1]]))
+            .reduce(|| EMPTY, |a, b| union(&a, &b));
+        let pack_tree = || {
+            let key = hilbert_key(&all);
+            let order: Vec<u64> = points
+                .par_iter()
+                .enumerate()
+                .with_min_len(4096)
+                .filter(|(_, p)| placed(p))
+                .map(|(i, p)| key(*p, i))
+                .collect();
+            let (boxes, ids) = pack(order, |i| {
+                let p = points[i];
+                ([p[0], p[1], p[0], p[1]], i as u32)
+            });
+            let levels = build_levels(&boxes);
+            (boxes, ids, levels)
+        };
+        let bin = || {
+            let n = points.iter().filter(|p| placed(p)).count();
+            (n >= GRID_MIN).then(|| CountGrid::build(points))
+        };
+        let ((boxes, ids, levels), grid) = rayon::join(pack_tree, bin);
+        SpatialIndex {
+            boxes,
+            ids,
             levels,
             grid,
         }
@@ -555,6 +620,60 @@ mod tests {
                 paged.extend(page.items);
             }
             assert_eq!(paged, all.items);
+        }
+    }
+
+    #[test]
+    fn a_layer_indexed_from_its_points_matches_brute_force_and_skips_unplaced_features() {
+        // Scattered points, every seventh feature without a geometry (NaN), above GRID_MIN.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let points: Vec<[f64; 2]> = (0..6000)
+            .map(|i| {
+                if i % 7 == 3 {
+                    [f64::NAN, f64::NAN]
+                } else {
+                    [-74.5 + 3.0 * next(), 18.0 + 2.0 * next()]
+                }
+            })
+            .collect();
+        let index = SpatialIndex::from_points(&points);
+        assert_eq!(
+            index.len(),
+            points.iter().filter(|p| !p[0].is_nan()).count()
+        );
+        assert!(index.grid.is_some());
+        // The same entries as boxes give the same order: pages do not depend on the path.
+        let (boxes, ids): (Vec<Bbox>, Vec<u32>) = points
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p[0].is_nan())
+            .map(|(i, p)| ([p[0], p[1], p[0], p[1]], i as u32))
+            .unzip();
+        let by_boxes = SpatialIndex::from_boxes(boxes, ids);
+        for r in [
+            Rect::new([-73.0, 18.4], [-72.1, 19.0]),
+            Rect::new([-75.0, 17.0], [-71.0, 21.0]),
+            Rect::new([-72.5, 18.0], [-72.5, 20.0]),
+        ] {
+            let mut expected: Vec<u32> = (0..points.len() as u32)
+                .filter(|i| {
+                    let p = points[*i as usize];
+                    r.min[0] <= p[0] && p[0] <= r.max[0] && r.min[1] <= p[1] && p[1] <= r.max[1]
+                })
+                .collect();
+            let all = index.query(&[r], None, None, 0, usize::MAX);
+            assert_eq!(all.matched, expected.len(), "{r:?}");
+            assert_eq!(by_boxes.query(&[r], None, None, 0, usize::MAX), all);
+            let mut got = all.items.clone();
+            got.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(got, expected, "{r:?}");
         }
     }
 

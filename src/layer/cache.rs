@@ -15,7 +15,7 @@
 //! digest and length, the feature count, the time extent, then for each section its offset,
 //! length and digest), the header's own digest, then the sections' bytes.
 
-use super::load::{digest_bytes, digest_file};
+use super::digest::{digest_bytes, digest_file};
 use super::store::{Parts, PartsRef, Store};
 use super::{CollectionSpec, Column, Extent, Layer, Shapes};
 use crate::index::SpatialIndex;
@@ -274,16 +274,11 @@ fn assemble(
         return None;
     }
     let ids = hashes.into_iter().zip(positions).collect();
-    let (boxes, placed): (Vec<[f64; 4]>, Vec<u32>) = points
-        .par_iter()
-        .enumerate()
-        .filter(|(_, p)| !p[0].is_nan())
-        .map(|(i, p)| ([p[0], p[1], p[0], p[1]], i as u32))
-        .unzip();
-    if placed.len() + unplaced.len() != n {
+    let placed = points.par_iter().filter(|p| !p[0].is_nan()).count();
+    if placed + unplaced.len() != n {
         return None;
     }
-    let index = SpatialIndex::from_boxes(boxes, placed);
+    let index = SpatialIndex::from_points(&points);
     let extent = Extent {
         bbox: index.bbox(),
         interval: None,

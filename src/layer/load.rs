@@ -14,6 +14,7 @@
 //! array far from its start, a stray value in the array, a missing comma) is read whole, so
 //! that serde_json can word what is wrong.
 
+use super::digest::digest_bytes;
 use super::store::{FramePiece, Segment, SegmentBuilder, SharedDict, Store, TextMemo};
 use super::{onepass, Column, Extent, Layer, LoadError, Shapes};
 use crate::index::SpatialIndex;
@@ -1508,8 +1509,9 @@ fn place(
     });
     let mut points: Vec<[f64; 2]> = Vec::new();
     let mut shapes: Vec<Option<Geometry<f64>>> = Vec::new();
-    let mut boxes: Vec<[f64; 4]> = Vec::with_capacity(n);
-    let mut positions: Vec<u32> = Vec::with_capacity(n);
+    // A layer of points is indexed from its points; others from their shapes' boxes.
+    let mut boxes: Vec<[f64; 4]> = Vec::new();
+    let mut positions: Vec<u32> = Vec::new();
     let mut unplaced = Vec::new();
     let mut times = spec.time_property.map(|_| Vec::with_capacity(n));
     let mut columns: Vec<Column> = spec
@@ -1530,6 +1532,8 @@ fn place(
         points.reserve(n);
     } else {
         shapes.reserve(n);
+        boxes.reserve(n);
+        positions.reserve(n);
     }
     for part in parts {
         for (k, g) in part.geoms.into_iter().enumerate() {
@@ -1544,11 +1548,11 @@ fn place(
                     }
                 }
                 Geom::Point(pt) => {
-                    boxes.push([pt[0], pt[1], pt[0], pt[1]]);
-                    positions.push(idx);
                     if all_points {
                         points.push(pt);
                     } else {
+                        boxes.push([pt[0], pt[1], pt[0], pt[1]]);
+                        positions.push(idx);
                         shapes.push(Some(Geometry::Point(geo::Point::new(pt[0], pt[1]))));
                     }
                 }
@@ -1593,7 +1597,11 @@ fn place(
     }
     drop(raw_codes);
     phase("columns");
-    let index = SpatialIndex::from_boxes(boxes, positions);
+    let index = if all_points {
+        SpatialIndex::from_points(&points)
+    } else {
+        SpatialIndex::from_boxes(boxes, positions)
+    };
     phase("indexed");
     let extent = Extent {
         bbox: index.bbox(),
@@ -1612,73 +1620,6 @@ fn place(
         index,
         extent,
     }
-}
-
-/// Bytes per block of [`digest_bytes`] and [`digest_file`].
-const DIGEST_BLOCK: usize = 1 << 20;
-
-fn digest_block(b: &[u8]) -> u64 {
-    // Four independent lanes of multiply-rotate over 8-byte words, then the tail.
-    const K: [u64; 4] = [
-        0x9E37_79B9_7F4A_7C15,
-        0xBF58_476D_1CE4_E5B9,
-        0x94D0_49BB_1331_11EB,
-        0xD6E8_FEB8_6659_FD93,
-    ];
-    let mut lanes = K;
-    let mut words = b.chunks_exact(32);
-    for w in &mut words {
-        for (l, (lane, k)) in lanes.iter_mut().zip(K).enumerate() {
-            let x = u64::from_le_bytes(w[l * 8..l * 8 + 8].try_into().expect("8 bytes"));
-            *lane = (*lane ^ x).wrapping_mul(k).rotate_left(31);
-        }
-    }
-    let mut h = (b.len() as u64).wrapping_mul(K[0]);
-    for lane in lanes {
-        h = (h ^ lane).wrapping_mul(K[1]).rotate_left(27);
-    }
-    for &x in words.remainder() {
-        h = (h ^ u64::from(x)).wrapping_mul(K[2]);
-    }
-    h ^ (h >> 29)
-}
-
-fn digest_blocks(blocks: impl Iterator<Item = u64>, len: usize) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    len.hash(&mut h);
-    for b in blocks {
-        b.hash(&mut h);
-    }
-    h.finish()
-}
-
-/// A digest of the content of a data file, computed on every core; equal to [`digest_file`]
-/// of the same bytes.
-pub fn digest_bytes(bytes: &[u8]) -> u64 {
-    let blocks: Vec<u64> = bytes.par_chunks(DIGEST_BLOCK).map(digest_block).collect();
-    digest_blocks(blocks.into_iter(), bytes.len())
-}
-
-/// [`digest_bytes`] of a file, read in blocks on every core (never whole), or None when it
-/// cannot be read.
-pub fn digest_file(path: &Path) -> Option<u64> {
-    use std::os::unix::fs::FileExt;
-    let file = std::fs::File::open(path).ok()?;
-    let len = file.metadata().ok()?.len() as usize;
-    let buffers = Buffers::default();
-    let blocks: Vec<Vec<u64>> = (0..len.div_ceil(STREAM_BLOCK))
-        .into_par_iter()
-        .map(|k| {
-            buffers.with(|buf| {
-                let from = k * STREAM_BLOCK;
-                let to = (from + STREAM_BLOCK).min(len);
-                buf.resize(to - from, 0);
-                file.read_exact_at(buf, from as u64).ok()?;
-                Some(buf.chunks(DIGEST_BLOCK).map(digest_block).collect())
-            })
-        })
-        .collect::<Option<_>>()?;
-    Some(digest_blocks(blocks.into_iter().flatten(), len))
 }
 
 /// A fingerprint of the data files: their names, sizes and modification times, and their first

@@ -2,14 +2,16 @@
 //! shared read-only by every request.
 
 pub mod cache;
+pub mod digest;
 mod error;
 mod load;
 pub mod onepass;
 pub mod spec;
 pub mod store;
 
+pub use digest::{digest_bytes, digest_file};
 pub use error::LoadError;
-pub use load::{digest_bytes, digest_file, load_layer};
+pub use load::load_layer;
 pub use spec::{CollectionSpec, MatchKind, Queryable, COLLECTIONS};
 
 use crate::index::{Rect, SpatialIndex};

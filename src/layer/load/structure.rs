@@ -14,10 +14,10 @@
 //! what is loaded.
 
 use super::{
-    digest_block, digest_blocks, features_open, parse_feature, read_feature, scan,
-    split_collection, Buffers, CollectionSpec, Features, Part, PartBuilder, RawFeature,
-    DIGEST_BLOCK, FRAME_MAX,
+    features_open, parse_feature, read_feature, scan, split_collection, Buffers, CollectionSpec,
+    Features, Part, PartBuilder, RawFeature, FRAME_MAX,
 };
+use crate::layer::digest::{digest_blocks, BlockDigests, DIGEST_BLOCK};
 use crate::layer::onepass;
 use crate::layer::store::SharedDict;
 use rayon::prelude::*;
@@ -27,82 +27,123 @@ use std::path::Path;
 /// Bytes before a block read with it, for a guess's look back at the comma and `}` before it.
 const LOOK_BACK: usize = 4096;
 
-/// Bytes after a block read with it, for the feature that straddles its end.
+/// How far past a block's end its look for a first feature may read, for a feature that
+/// straddles the end.
 const LOOK_AHEAD: usize = 1 << 20;
+
+/// Bytes read at a time: what the kernel copies stays in cache until it is scanned.
+const READ_PIECE: usize = 64 << 10;
 
 /// How a walk along the features of a window ended.
 enum Walked {
     /// At the first feature starting at or after the block's end, or at the `]` that closes
     /// the array (`closed`); a position in the window. Also when a feature failed (the part
     /// says which).
-    Stopped {
-        part: Box<Part>,
-        landing: usize,
-        closed: bool,
-    },
-    /// The window ended first.
-    NeedMore,
+    Stopped { landing: usize, closed: bool },
+    /// The window ends too soon after this position: read on, and go on from there.
+    More(Resume),
     /// Something other than features and commas came between.
     Broken,
 }
 
-/// Reads the chain of features from `text[p]` (a `{`): each feature, a comma, the next, until
-/// one starts at or after `to` or the array closes. Each feature is read by the same one-pass
-/// scan that finds its end.
+/// Where a walk goes on from: a feature's `{`, or the end of a feature (before the comma
+/// or `]` after it).
+#[derive(Debug, Clone, Copy)]
+enum Resume {
+    Feature(usize),
+    After(usize),
+}
+
+impl Resume {
+    fn at(self) -> usize {
+        match self {
+            Resume::Feature(p) | Resume::After(p) => p,
+        }
+    }
+
+    fn moved(self, by: usize) -> Self {
+        match self {
+            Resume::Feature(p) => Resume::Feature(p - by),
+            Resume::After(p) => Resume::After(p - by),
+        }
+    }
+}
+
+/// Reads the chain of features from `from` into `part`: each feature, a comma, the next,
+/// until one starts at or after `to` or the array closes. Each feature is read by the same
+/// one-pass scan that finds its end. With `more`, a window that more of the file will
+/// follow: a feature starting within `low` bytes of its end is left for the next.
+#[allow(clippy::too_many_arguments)]
 fn walk_features(
     spec: &CollectionSpec,
     wanted: &[&str],
     text: &str,
-    mut p: usize,
+    from: Resume,
     to: usize,
-    can_grow: bool,
-    dict: &SharedDict,
+    more: bool,
+    low: usize,
+    part: &mut PartBuilder,
 ) -> Walked {
     let t = text.as_bytes();
-    let short = if can_grow {
-        Walked::NeedMore
-    } else {
-        Walked::Broken
+    let short = |at: Resume| {
+        if more {
+            Walked::More(at)
+        } else {
+            Walked::Broken
+        }
     };
-    let mut part = PartBuilder::new(spec, dict, 0);
+    let mut at = from;
     loop {
-        let (raw, parsed) = match onepass::object_members(&text[p..], wanted, &mut part.members) {
-            Some((top, end)) => {
-                let raw = &text[p..p + end];
-                (
-                    raw,
-                    read_feature(spec, wanted, raw, Some(top), &mut part.dates),
-                )
-            }
-            // serde_json reads what the scan leaves, once its end is known.
-            None => match scan::nested(t, p) {
-                Some(end) => {
-                    let raw = &text[p..end];
-                    let parsed =
-                        parse_feature(spec, wanted, raw, &mut part.members, &mut part.dates);
-                    (raw, parsed)
+        let end = match at {
+            Resume::After(end) => end,
+            Resume::Feature(p) => {
+                if more && t.len() - p < low {
+                    return Walked::More(at);
                 }
-                None => return short,
-            },
+                let (raw, parsed) =
+                    match onepass::object_members(&text[p..], wanted, &mut part.members) {
+                        Some((top, end)) => {
+                            let raw = &text[p..p + end];
+                            (
+                                raw,
+                                read_feature(spec, wanted, raw, Some(top), &mut part.dates),
+                            )
+                        }
+                        // serde_json reads what the scan leaves, once its end is known.
+                        None => match scan::nested(t, p) {
+                            Some(end) => {
+                                let raw = &text[p..end];
+                                let parsed = parse_feature(
+                                    spec,
+                                    wanted,
+                                    raw,
+                                    &mut part.members,
+                                    &mut part.dates,
+                                );
+                                (raw, parsed)
+                            }
+                            None => return short(at),
+                        },
+                    };
+                let end = p + raw.len();
+                if part.part.geoms.is_empty() {
+                    // Room for the block's features, going by the first one's length.
+                    part.reserve(to.saturating_sub(p) / raw.len().max(1) * 9 / 8 + 16);
+                }
+                if !part.add(raw, parsed) {
+                    return Walked::Stopped {
+                        landing: end,
+                        closed: false,
+                    };
+                }
+                end
+            }
         };
-        let end = p + raw.len();
-        if part.part.geoms.is_empty() {
-            // Room for the block's features, going by the first one's length.
-            part.reserve(to.saturating_sub(p) / raw.len().max(1) * 9 / 8 + 16);
-        }
-        if !part.add(raw, parsed) {
-            return Walked::Stopped {
-                part: Box::new(part.finish()),
-                landing: end,
-                closed: false,
-            };
-        }
         let q = scan::ws(t, end);
         match t.get(q) {
-            None => return short,
+            None => return short(Resume::After(end)),
             Some(b']') => {
                 return Walked::Stopped {
-                    part: Box::new(part.finish()),
                     landing: q,
                     closed: true,
                 }
@@ -110,21 +151,77 @@ fn walk_features(
             Some(b',') => {
                 let r = scan::ws(t, q + 1);
                 match t.get(r) {
-                    None => return short,
+                    None => return short(Resume::After(end)),
                     Some(b'{') => {}
                     Some(_) => return Walked::Broken,
                 }
-                p = r;
-                if p >= to {
+                if r >= to {
                     return Walked::Stopped {
-                        part: Box::new(part.finish()),
-                        landing: p,
+                        landing: r,
                         closed: false,
                     };
                 }
+                at = Resume::Feature(r);
             }
             Some(_) => return Walked::Broken,
         }
+    }
+}
+
+/// A stretch of the file read a piece at a time as a walk advances. Each piece is digested
+/// and scanned just after the kernel copied it, while it is still in cache; a whole block
+/// read at once had the copy, the digest and the scan each fetch it from memory again.
+struct Window<'a> {
+    file: &'a std::fs::File,
+    /// The file's length.
+    len: usize,
+    buf: &'a mut Vec<u8>,
+    /// The file position of `buf[0]`, and the bytes held.
+    base: usize,
+    have: usize,
+    digests: Option<BlockDigests>,
+}
+
+impl Window<'_> {
+    /// The file position just after the bytes held.
+    fn end(&self) -> usize {
+        self.base + self.have
+    }
+
+    fn at_eof(&self) -> bool {
+        self.end() >= self.len
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.have]
+    }
+
+    /// Drops the bytes before `keep` (a position in the window), then reads up to `n` more.
+    fn advance(&mut self, keep: usize, n: usize) -> std::io::Result<()> {
+        self.buf.copy_within(keep..self.have, 0);
+        self.base += keep;
+        self.have -= keep;
+        let n = n.min(self.len - self.end());
+        if self.buf.len() < self.have + n {
+            self.buf.resize(self.have + n, 0);
+        }
+        let (at, pos) = (self.have, self.end());
+        self.file
+            .read_exact_at(&mut self.buf[at..at + n], pos as u64)?;
+        if let Some(d) = self.digests.as_mut() {
+            d.feed(pos, &self.buf[at..at + n]);
+        }
+        self.have += n;
+        Ok(())
+    }
+
+    /// The digests of the block, reading what the walk did not.
+    fn digests(mut self, piece: usize) -> std::io::Result<Vec<u64>> {
+        while self.digests.as_ref().is_some_and(BlockDigests::wants_more) && !self.at_eof() {
+            let have = self.have;
+            self.advance(have, piece)?;
+        }
+        Ok(self.digests.map(BlockDigests::blocks).unwrap_or_default())
     }
 }
 
@@ -154,8 +251,20 @@ fn is_feature(text: &[u8]) -> bool {
     }
 }
 
-/// The first `{` in `t[from..to]` that follows `}` and a comma and holds a feature.
-fn guess(t: &[u8], from: usize, to: usize) -> Option<usize> {
+/// What a look for a block's first feature found.
+#[derive(Debug, PartialEq)]
+enum Guess {
+    /// A `{` that follows `}` and a comma and holds a feature.
+    At(usize),
+    /// A `{` that follows `}` and a comma, whose object runs past what was read.
+    Cut(usize),
+    /// Neither.
+    Nothing,
+}
+
+/// The first `{` in `t[from..to]` that follows `}` and a comma and holds a feature; with
+/// `cut`, a candidate whose object `t` does not hold whole is told, not skipped.
+fn guess(t: &[u8], from: usize, to: usize, cut: bool) -> Guess {
     let is_ws = |b: u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
     let mut c = from;
     while let Some(k) = memchr::memchr(b'{', &t[c..to]) {
@@ -172,15 +281,15 @@ fn guess(t: &[u8], from: usize, to: usize) -> Option<usize> {
             }
         }
         if comma && b > 0 && t[b - 1] == b'}' {
-            if let Some(end) = scan::nested(t, c) {
-                if is_feature(&t[c..end]) {
-                    return Some(c);
-                }
+            match scan::nested(t, c) {
+                Some(end) if is_feature(&t[c..end]) => return Guess::At(c),
+                None if cut => return Guess::Cut(c),
+                _ => {}
             }
         }
         c += 1;
     }
-    None
+    Guess::Nothing
 }
 
 /// Loads a FeatureCollection from a file in any layout without holding its text, reading
@@ -214,11 +323,29 @@ pub(super) fn stream_structure(
     let buffers = Buffers::default();
     let dict = SharedDict::default();
     // The block's chain from `start`, or from its guess.
-    let walk = |buf: &mut Vec<u8>, k: usize, start: Option<usize>| -> std::io::Result<Stretch> {
+    let piece = block.min(READ_PIECE);
+    // The block's chain from `start`, or from its guess; its digests on the first walk.
+    let walk = |buf: &mut Vec<u8>,
+                k: usize,
+                start: Option<usize>,
+                digest: bool|
+     -> std::io::Result<Stretch> {
         let from = k * block;
         let to = (from + block).min(len);
-        let base = from.saturating_sub(LOOK_BACK);
-        let mut ahead = LOOK_AHEAD;
+        let base = match (start, digest) {
+            (Some(s), false) => s,
+            _ => from.saturating_sub(LOOK_BACK),
+        };
+        let mut w = Window {
+            file: &file,
+            len,
+            buf,
+            base,
+            have: 0,
+            digests: digest.then(|| BlockDigests::new(from, to)),
+        };
+        // The look back before the block, and a piece of it.
+        w.advance(0, from.saturating_sub(base) + piece)?;
         let mut found = Stretch {
             digests: Vec::new(),
             start: None,
@@ -226,59 +353,86 @@ pub(super) fn stream_structure(
             closed: false,
             part: None,
         };
+        if empty {
+            found.digests = w.digests(piece)?;
+            return Ok(found);
+        }
+        // Where the chain starts, in the window.
+        let mut p = match start {
+            Some(s) => {
+                while s >= w.end() && !w.at_eof() {
+                    let have = w.have;
+                    w.advance(have, piece)?;
+                }
+                s - w.base
+            }
+            None => {
+                let mut c = from.max(first) - w.base;
+                loop {
+                    let scanned = (to - w.base).min(w.have);
+                    let can_grow = !w.at_eof() && w.end() < to + LOOK_AHEAD;
+                    match guess(w.bytes(), c, scanned, can_grow) {
+                        Guess::At(g) => break g,
+                        Guess::Cut(g) => {
+                            // Read on, keeping what the guess looks back at.
+                            let keep = g.saturating_sub(LOOK_BACK);
+                            let more = piece.max(w.have - keep);
+                            w.advance(keep, more)?;
+                            c = g - keep;
+                        }
+                        Guess::Nothing if w.end() < to && !w.at_eof() => {
+                            let keep = scanned.saturating_sub(LOOK_BACK);
+                            w.advance(keep, piece)?;
+                            c = scanned - keep;
+                        }
+                        Guess::Nothing => {
+                            found.digests = w.digests(piece)?;
+                            return Ok(found);
+                        }
+                    }
+                }
+            }
+        };
+        found.start = Some(w.base + p);
+        let mut part = PartBuilder::new(spec, &dict, 0);
+        let mut at = Resume::Feature(0);
         loop {
-            let have = (to + ahead).min(len) - base;
-            if buf.len() < have {
-                buf.resize(have, 0);
-            }
-            file.read_exact_at(&mut buf[..have], base as u64)?;
-            if found.digests.is_empty() {
-                found.digests = buf[from - base..to - base]
-                    .chunks(DIGEST_BLOCK)
-                    .map(digest_block)
-                    .collect();
-            }
-            if empty {
-                return Ok(found);
-            }
-            let t = &buf[..have];
-            let Some(p) = start
-                .map(|s| s - base)
-                .or_else(|| guess(t, from.max(first) - base, to - base))
-            else {
-                return Ok(found);
-            };
-            found.start = Some(base + p);
             // The window may end inside a character; bytes that are not UTF-8 end the walk
             // for good.
-            let (text, can_grow) = match std::str::from_utf8(&t[p..]) {
-                Ok(text) => (text, base + have < len),
+            let t = &w.bytes()[p..];
+            let (text, more) = match std::str::from_utf8(t) {
+                Ok(text) => (text, !w.at_eof()),
                 Err(e) => {
-                    let valid = std::str::from_utf8(&t[p..p + e.valid_up_to()]).unwrap_or("");
-                    (valid, e.error_len().is_none() && base + have < len)
+                    let valid = std::str::from_utf8(&t[..e.valid_up_to()]).unwrap_or("");
+                    (valid, e.error_len().is_none() && !w.at_eof())
                 }
             };
-            match walk_features(spec, wanted, text, 0, to - base - p, can_grow, &dict) {
-                Walked::Stopped {
-                    part,
-                    landing,
-                    closed,
-                } => {
-                    (found.landing, found.closed) = (base + p + landing, closed);
-                    found.part = Some(*part);
-                    return Ok(found);
+            let to_here = to.saturating_sub(w.base + p);
+            match walk_features(spec, wanted, text, at, to_here, more, piece / 4, &mut part) {
+                Walked::Stopped { landing, closed } => {
+                    (found.landing, found.closed) = (w.base + p + landing, closed);
+                    found.part = Some(part.finish());
+                    break;
                 }
-                Walked::Broken => return Ok(found),
-                // A feature longer than the look-ahead: read further and walk again.
-                Walked::NeedMore => ahead *= 4,
+                Walked::Broken => break,
+                Walked::More(from) => {
+                    // Doubling what is held, for a feature longer than a piece.
+                    let keep = p + from.at();
+                    let more = piece.max(w.have - keep);
+                    w.advance(keep, more)?;
+                    at = from.moved(from.at());
+                    p = 0;
+                }
             }
         }
+        found.digests = w.digests(piece)?;
+        Ok(found)
     };
     let stretches: Vec<Stretch> = (0..blocks)
         .into_par_iter()
         .map(|k| {
             let start = (k == 0 && first < block).then_some(first);
-            buffers.with(|buf| walk(buf, k, start))
+            buffers.with(|buf| walk(buf, k, start, true))
         })
         .collect::<std::io::Result<_>>()?;
 
@@ -299,7 +453,7 @@ pub(super) fn stream_structure(
         let s = if s.part.is_some() && s.start == Some(expect) {
             s
         } else {
-            buffers.with(|buf| walk(buf, k, Some(expect)))?
+            buffers.with(|buf| walk(buf, k, Some(expect), false))?
         };
         let Some(mut part) = s.part else {
             return Ok(None);
