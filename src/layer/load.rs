@@ -1013,8 +1013,22 @@ struct PartBuilder<'s> {
     dates: TextMemo<Interval>,
 }
 
+/// What a [`PartBuilder`] learns that holds for the whole layer, handed from one block to the
+/// next on a thread: the dictionary's entries met, each date's interval.
+#[derive(Default)]
+pub(super) struct Memos {
+    entries: TextMemo<u32>,
+    dates: TextMemo<Interval>,
+}
+
 impl<'s> PartBuilder<'s> {
     fn new(spec: &'s CollectionSpec, dict: &'s SharedDict, n: usize) -> Self {
+        Self::with_memos(spec, dict, n, Memos::default())
+    }
+
+    /// A builder starting from what earlier builders of the same layer (and dictionary)
+    /// learnt.
+    fn with_memos(spec: &'s CollectionSpec, dict: &'s SharedDict, n: usize, memos: Memos) -> Self {
         let nq = spec.queryables.len();
         PartBuilder {
             spec,
@@ -1031,10 +1045,10 @@ impl<'s> PartBuilder<'s> {
                 tmax: i64::MIN,
                 error: None,
             },
-            segment: SegmentBuilder::new(dict),
+            segment: SegmentBuilder::with_memo(dict, memos.entries),
             members: Vec::new(),
             local: (0..nq).map(|_| TextMemo::default()).collect(),
-            dates: TextMemo::default(),
+            dates: memos.dates,
         }
     }
 
@@ -1132,9 +1146,21 @@ impl<'s> PartBuilder<'s> {
     }
 
     fn finish(self) -> Part {
+        self.finish_keeping_memos().0
+    }
+
+    /// [`finish`](Self::finish), also giving back what it learnt, for the next builder.
+    fn finish_keeping_memos(self) -> (Part, Memos) {
         let mut part = self.part;
-        part.segment = self.segment.finish();
-        part
+        let (segment, entries) = self.segment.finish_keeping_memo();
+        part.segment = segment;
+        (
+            part,
+            Memos {
+                entries,
+                dates: self.dates,
+            },
+        )
     }
 }
 
@@ -1200,13 +1226,21 @@ impl<'t> std::ops::Deref for FrameList<'t> {
     }
 }
 
-/// Read buffers handed from one block to the next: a fresh one for every block would have the
-/// kernel map and zero its pages each time.
-#[derive(Default)]
-struct Buffers(std::sync::Mutex<Vec<Vec<u8>>>);
+/// Things handed from one block to the next, one per thread at a time: read buffers (a fresh
+/// one for every block would have the kernel map and zero its pages each time), memos.
+struct Pool<B>(std::sync::Mutex<Vec<B>>);
 
-impl Buffers {
-    fn with<T>(&self, f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+impl<B> Default for Pool<B> {
+    fn default() -> Self {
+        Pool(std::sync::Mutex::new(Vec::new()))
+    }
+}
+
+/// Read buffers.
+type Buffers = Pool<Vec<u8>>;
+
+impl<B: Default> Pool<B> {
+    fn with<T>(&self, f: impl FnOnce(&mut B) -> T) -> T {
         let taken = self.0.lock().ok().and_then(|mut v| v.pop());
         let mut buf = taken.unwrap_or_default();
         let out = f(&mut buf);

@@ -155,6 +155,14 @@ fn special(w: u64) -> u64 {
         | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
 }
 
+/// A bit for a member name, from its length and first byte: names with different bits
+/// differ.
+#[inline]
+fn sieve_bit(name: &[u8]) -> u64 {
+    let first = name.first().copied().unwrap_or(0) as usize;
+    1 << ((name.len() * 7 + first) % 64)
+}
+
 struct Scan<'a> {
     text: &'a str,
     t: &'a [u8],
@@ -310,6 +318,11 @@ impl<'a> Scan<'a> {
         if t.get(i) == Some(&b'}') {
             return Some(i + 1);
         }
+        // The wanted names' lengths and first bytes, as bits: most members are not wanted,
+        // and one test tells most of them apart from every wanted name.
+        let sieve = pick.as_ref().map_or(0, |(wanted, _, _)| {
+            wanted.iter().fold(0, |m, w| m | sieve_bit(w.as_bytes()))
+        });
         loop {
             let from = i;
             let (key, after) = self.key(i)?;
@@ -322,12 +335,14 @@ impl<'a> Scan<'a> {
             if let Some((wanted, slots, spans)) = pick.as_mut() {
                 spans.push((from, end));
                 // A property may be wanted twice (required and a queryable): both slots.
-                for (slot, w) in slots.iter_mut().zip(wanted.iter()) {
-                    // Inlined: names that share a length and a first byte (`event_date`,
-                    // `event_type`) meet for every member of every feature.
-                    if same(w.as_bytes(), key) {
-                        // A value starts and ends on ASCII bytes, so on characters.
-                        *slot = Some(self.text.get(v..end)?);
+                if sieve & sieve_bit(key) != 0 {
+                    for (slot, w) in slots.iter_mut().zip(wanted.iter()) {
+                        // Inlined: names that share a length and a first byte (`event_date`,
+                        // `event_type`) meet for every member of every feature.
+                        if same(w.as_bytes(), key) {
+                            // A value starts and ends on ASCII bytes, so on characters.
+                            *slot = Some(self.text.get(v..end)?);
+                        }
                     }
                 }
             }

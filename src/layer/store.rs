@@ -289,17 +289,15 @@ pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
 /// anyway, and the loser is kept inline.
 #[inline]
 fn hash(b: &[u8]) -> u64 {
-    let word = |at: usize| {
-        let mut w = [0u8; 8];
-        let end = (at + 8).min(b.len());
-        w[..end - at].copy_from_slice(&b[at..end]);
-        u64::from_le_bytes(w)
-    };
+    // Whole words only where the text has them: a copy of a variable length is a call.
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
     let n = b.len();
     let (first, mid, last) = if n >= 8 {
         (word(0), word(n / 2 - 4), word(n - 8))
     } else {
-        (word(0), 0, 0)
+        let mut w = [0u8; 8];
+        w[..n].copy_from_slice(b);
+        (u64::from_le_bytes(w), 0, 0)
     };
     let h = (first ^ (n as u64).rotate_left(56)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ mid.wrapping_mul(0xBF58_476D_1CE4_E5B9)
@@ -376,10 +374,18 @@ impl<V> TextMemo<V> {
 impl<'d> SegmentBuilder<'d> {
     /// A builder whose members are numbered in `dict`.
     pub fn new(dict: &'d SharedDict) -> Self {
+        Self::with_memo(dict, TextMemo::default())
+    }
+
+    /// A builder that starts from the entries of `dict` that an earlier builder met (as
+    /// [`finish_keeping_memo`](Self::finish_keeping_memo) gave them back): a thread that
+    /// builds one segment after another finds most members there, without taking the
+    /// dictionary's lock again.
+    pub fn with_memo(dict: &'d SharedDict, memo: TextMemo<u32>) -> Self {
         SegmentBuilder {
             bytes: Vec::new(),
             dict,
-            memo: TextMemo::default(),
+            memo,
             last: Vec::new(),
             frame_uses: [(0, 0); 2 * FRAME_PLACES],
         }
@@ -536,7 +542,13 @@ impl<'d> SegmentBuilder<'d> {
         (at, len as u32)
     }
 
-    pub fn finish(mut self) -> Segment {
+    pub fn finish(self) -> Segment {
+        self.finish_keeping_memo().0
+    }
+
+    /// [`finish`](Self::finish), also giving back the entries met, for the next builder of
+    /// the same dictionary.
+    pub fn finish_keeping_memo(mut self) -> (Segment, TextMemo<u32>) {
         // Readable bytes past every piece, for the fixed-size copies of [`append`].
         self.bytes.extend_from_slice(&[0; PAD]);
         // The room reserved for a block's features is at most an eighth too much, and room
@@ -545,7 +557,7 @@ impl<'d> SegmentBuilder<'d> {
         if self.bytes.capacity() - self.bytes.len() > self.bytes.len() / 4 {
             self.bytes.shrink_to_fit();
         }
-        Segment { bytes: self.bytes }
+        (Segment { bytes: self.bytes }, self.memo)
     }
 }
 
@@ -836,6 +848,42 @@ mod tests {
             written(&store, 0, None, None),
             r#"{"type":"Feature","properties":{}}"#
         );
+    }
+
+    #[test]
+    fn a_builder_started_from_an_earlier_builders_memo_stores_features_the_same_way() {
+        let feature = |k: usize| {
+            let id = format!("f{k}");
+            let prefix = format!(r#"{{"id":"{id}","properties":{{"#);
+            let mut members = vec![format!(r#""n":{}"#, k % 5), format!(r#""v":"{}""#, k % 40)];
+            if k >= 200 {
+                members.push(r#""late":true"#.to_string());
+            }
+            (id, prefix, members)
+        };
+        let build = |b: &mut SegmentBuilder, ks: std::ops::Range<usize>| -> Vec<(u32, u32)> {
+            ks.map(|k| {
+                let (id, prefix, members) = feature(k);
+                b.push(&id, &prefix, members.iter().map(String::as_str), "}}")
+            })
+            .collect()
+        };
+        let dict = SharedDict::default();
+        let mut first = SegmentBuilder::new(&dict);
+        let a = build(&mut first, 0..100);
+        let (seg_a, memo) = first.finish_keeping_memo();
+        // The members the first builder met, and from k = 200 one it never met.
+        let mut second = SegmentBuilder::with_memo(&dict, memo);
+        let b = build(&mut second, 100..300);
+        let store = Store::build(vec![(seg_a, a), (second.finish(), b)], dict);
+        // Each member and the suffix once, whichever builder met it first.
+        assert_eq!(store.dict.len(), 5 + 40 + 1 + 1);
+        for k in 0..300 {
+            let (id, prefix, members) = feature(k);
+            let want = format!("{prefix}{}}}}}", members.join(","));
+            assert_eq!(written(&store, k as u32, None, None), want);
+            assert_eq!(store.id(k as u32), id);
+        }
     }
 
     #[test]

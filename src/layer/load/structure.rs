@@ -15,7 +15,7 @@
 
 use super::{
     features_open, parse_feature, read_feature, scan, split_collection, Buffers, CollectionSpec,
-    Features, Part, PartBuilder, RawFeature, FRAME_MAX,
+    Features, Memos, Part, PartBuilder, Pool, RawFeature, FRAME_MAX,
 };
 use crate::layer::digest::{digest_blocks, BlockDigests, DIGEST_BLOCK};
 use crate::layer::onepass;
@@ -321,11 +321,13 @@ pub(super) fn stream_structure(
 
     let blocks = len.div_ceil(block);
     let buffers = Buffers::default();
+    let pool = Pool::<Memos>::default();
     let dict = SharedDict::default();
     // The block's chain from `start`, or from its guess.
     let piece = block.min(READ_PIECE);
     // The block's chain from `start`, or from its guess; its digests on the first walk.
     let walk = |buf: &mut Vec<u8>,
+                memos: &mut Memos,
                 k: usize,
                 start: Option<usize>,
                 digest: bool|
@@ -394,7 +396,7 @@ pub(super) fn stream_structure(
             }
         };
         found.start = Some(w.base + p);
-        let mut part = PartBuilder::new(spec, &dict, 0);
+        let mut part = PartBuilder::with_memos(spec, &dict, 0, std::mem::take(memos));
         let mut at = Resume::Feature(0);
         loop {
             // The window may end inside a character; bytes that are not UTF-8 end the walk
@@ -411,7 +413,9 @@ pub(super) fn stream_structure(
             match walk_features(spec, wanted, text, at, to_here, more, piece / 4, &mut part) {
                 Walked::Stopped { landing, closed } => {
                     (found.landing, found.closed) = (w.base + p + landing, closed);
-                    found.part = Some(part.finish());
+                    let (done, learnt) = part.finish_keeping_memos();
+                    found.part = Some(done);
+                    *memos = learnt;
                     break;
                 }
                 Walked::Broken => break,
@@ -432,7 +436,7 @@ pub(super) fn stream_structure(
         .into_par_iter()
         .map(|k| {
             let start = (k == 0 && first < block).then_some(first);
-            buffers.with(|buf| walk(buf, k, start, true))
+            buffers.with(|buf| pool.with(|memos| walk(buf, memos, k, start, true)))
         })
         .collect::<std::io::Result<_>>()?;
 
@@ -453,7 +457,7 @@ pub(super) fn stream_structure(
         let s = if s.part.is_some() && s.start == Some(expect) {
             s
         } else {
-            buffers.with(|buf| walk(buf, k, Some(expect), false))?
+            buffers.with(|buf| pool.with(|memos| walk(buf, memos, k, Some(expect), false)))?
         };
         let Some(mut part) = s.part else {
             return Ok(None);
