@@ -957,7 +957,11 @@ struct Part {
     stored: Vec<(u32, u32)>,
     /// Each feature's [`id_hash`], for the id table.
     id_hashes: Vec<u64>,
-    geoms: Vec<Geom>,
+    /// Each feature's point: NaN for a feature without a geometry, or whose geometry is
+    /// another shape (listed in `shapes`). A layer of points then needs one copy of them.
+    points: Vec<[f64; 2]>,
+    /// The features whose geometry is not a point: their position in the part, and shape.
+    shapes: Vec<(u32, Box<Geometry<f64>>)>,
     times: Vec<Interval>,
     /// Per queryable: distinct raw values (in order of first appearance) and each feature's
     /// index into them (`u32::MAX` for none).
@@ -1037,7 +1041,8 @@ impl<'s> PartBuilder<'s> {
                 segment: Segment::default(),
                 stored: Vec::with_capacity(n),
                 id_hashes: Vec::with_capacity(n),
-                geoms: Vec::with_capacity(n),
+                points: Vec::with_capacity(n),
+                shapes: Vec::new(),
                 times: Vec::with_capacity(if spec.time_property.is_some() { n } else { 0 }),
                 distinct: vec![Vec::new(); nq],
                 codes: vec![Vec::with_capacity(n); nq],
@@ -1056,7 +1061,7 @@ impl<'s> PartBuilder<'s> {
     fn add<'t>(&mut self, raw: &'t str, parsed: Result<Parsed<'t>, FeatureError>) -> bool {
         let spec = self.spec;
         let part = &mut self.part;
-        let k = part.geoms.len();
+        let k = part.points.len();
         let p = match parsed {
             Ok(p) => p,
             Err(e) => {
@@ -1093,7 +1098,15 @@ impl<'s> PartBuilder<'s> {
             let room = self.segment.size() * part.stored.capacity() * 9 / 8;
             self.segment.reserve(room);
         }
-        part.geoms.push(p.geom);
+        const NOWHERE: [f64; 2] = [f64::NAN, f64::NAN];
+        match p.geom {
+            Geom::None => part.points.push(NOWHERE),
+            Geom::Point(pt) => part.points.push(pt),
+            Geom::Shape(g) => {
+                part.points.push(NOWHERE);
+                part.shapes.push((k as u32, g));
+            }
+        }
         if spec.time_property.is_some() {
             if let Some(t) = p.time {
                 part.tmin = part.tmin.min(t.start);
@@ -1136,7 +1149,7 @@ impl<'s> PartBuilder<'s> {
         let part = &mut self.part;
         part.stored.reserve(n);
         part.id_hashes.reserve(n);
-        part.geoms.reserve(n);
+        part.points.reserve(n);
         if self.spec.time_property.is_some() {
             part.times.reserve(n);
         }
@@ -1536,11 +1549,7 @@ fn place(
     n: usize,
     phase: &(dyn Fn(&str) + Sync),
 ) -> Placed {
-    let all_points = parts.iter().all(|p| {
-        p.geoms
-            .iter()
-            .all(|g| matches!(g, Geom::None | Geom::Point(_)))
-    });
+    let all_points = parts.iter().all(|p| p.shapes.is_empty());
     let mut points: Vec<[f64; 2]> = Vec::new();
     let mut shapes: Vec<Option<Geometry<f64>>> = Vec::new();
     // A layer of points is indexed from its points; others from their shapes' boxes.
@@ -1570,31 +1579,30 @@ fn place(
         positions.reserve(n);
     }
     for part in parts {
-        for (k, g) in part.geoms.into_iter().enumerate() {
-            let idx = (part.first + k) as u32;
-            match g {
-                Geom::None => {
-                    unplaced.push(idx);
-                    if all_points {
-                        points.push([f64::NAN, f64::NAN]);
-                    } else {
-                        shapes.push(None);
-                    }
-                }
-                Geom::Point(pt) => {
-                    if all_points {
-                        points.push(pt);
-                    } else {
-                        boxes.push([pt[0], pt[1], pt[0], pt[1]]);
-                        positions.push(idx);
-                        shapes.push(Some(Geometry::Point(geo::Point::new(pt[0], pt[1]))));
-                    }
-                }
-                Geom::Shape(g) => {
+        let placed = |k: usize| (part.first + k) as u32;
+        if all_points {
+            points.extend_from_slice(&part.points);
+            unplaced.extend(
+                (0..part.points.len())
+                    .filter(|k| part.points[*k][0].is_nan())
+                    .map(placed),
+            );
+        } else {
+            let mut others = part.shapes.into_iter().peekable();
+            for (k, pt) in part.points.iter().enumerate() {
+                let idx = placed(k);
+                if let Some((_, g)) = others.next_if(|(j, _)| *j as usize == k) {
                     let r = g.bounding_rect().expect("checked when parsed");
                     boxes.push([r.min().x, r.min().y, r.max().x, r.max().y]);
                     positions.push(idx);
                     shapes.push(Some(*g));
+                } else if pt[0].is_nan() {
+                    unplaced.push(idx);
+                    shapes.push(None);
+                } else {
+                    boxes.push([pt[0], pt[1], pt[0], pt[1]]);
+                    positions.push(idx);
+                    shapes.push(Some(Geometry::Point(geo::Point::new(pt[0], pt[1]))));
                 }
             }
         }

@@ -126,7 +126,7 @@ fn walk_features(
                         },
                     };
                 let end = p + raw.len();
-                if part.part.geoms.is_empty() {
+                if part.part.points.is_empty() {
                     // Room for the block's features, going by the first one's length.
                     part.reserve(to.saturating_sub(p) / raw.len().max(1) * 9 / 8 + 16);
                 }
@@ -463,7 +463,7 @@ pub(super) fn stream_structure(
             return Ok(None);
         };
         part.first = n;
-        n += part.geoms.len();
+        n += part.points.len();
         failed = part.error.is_some();
         parts.push(part);
         expect = s.landing;
