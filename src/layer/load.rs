@@ -1703,6 +1703,74 @@ mod tests {
     }
 
     #[test]
+    fn a_layer_of_points_shapes_and_features_without_geometry_keeps_each_at_its_place() {
+        let dir = std::env::temp_dir().join(format!("kat-mixed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let props = r#""group":"Synthetic group","status":"controlled","source_url":"https://example.org/synthetic","as_of":"2024-05-01","synthetic":true"#;
+        let square = r#"{"type":"Polygon","coordinates":[[[-72.4,18.5],[-72.3,18.5],[-72.3,18.6],[-72.4,18.6],[-72.4,18.5]]]}"#;
+        let geometries = [
+            square,
+            r#"{"type":"Point","coordinates":[-72.0,19.0]}"#,
+            "null",
+            square,
+            r#"{"type":"Point","coordinates":[-73.0,18.2]}"#,
+        ];
+        let features: Vec<String> = geometries
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                format!(
+                    r#"{{"type":"Feature","id":"s{i}","geometry":{g},"properties":{{{props}}}}}"#
+                )
+            })
+            .collect();
+        let text = format!(
+            "{{\"type\":\"FeatureCollection\",\"features\":[\n{}\n]}}\n",
+            features.join(",\n")
+        );
+        std::fs::write(dir.join("gang_areas.geojson"), text).unwrap();
+        let spec = crate::layer::spec::COLLECTIONS
+            .iter()
+            .find(|s| s.id == "gang_areas")
+            .unwrap();
+        let layer = load_layer(&dir, spec).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(layer.unplaced, vec![2]);
+        let Shapes::Any(shapes) = &layer.shapes else {
+            panic!("a layer with polygons keeps its shapes");
+        };
+        let kinds: Vec<&str> = shapes
+            .iter()
+            .map(|g| match g {
+                None => "none",
+                Some(Geometry::Point(_)) => "point",
+                Some(Geometry::Polygon(_)) => "polygon",
+                Some(_) => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["polygon", "point", "none", "polygon", "point"]);
+        // Each placed feature is found by a box around it alone, and only there.
+        for (r, want) in [
+            (
+                crate::index::Rect::new([-72.35, 18.55], [-72.34, 18.56]),
+                vec![0, 3],
+            ),
+            (
+                crate::index::Rect::new([-72.01, 18.99], [-71.99, 19.01]),
+                vec![1],
+            ),
+            (
+                crate::index::Rect::new([-73.01, 18.19], [-72.99, 18.21]),
+                vec![4],
+            ),
+        ] {
+            let mut got = layer.index.query(&[r], None, None, 0, 10).items;
+            got.sort_unstable();
+            assert_eq!(got, want, "{r:?}");
+        }
+    }
+
+    #[test]
     fn a_plain_point_in_any_layout_reads_as_serde_json_reads_it() {
         let read = [
             r#"{"coordinates":[-72.341756,19.713089],"type":"Point"}"#,
