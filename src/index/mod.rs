@@ -243,8 +243,7 @@ impl SpatialIndex {
 
     /// Bulk-loads a layer of points, each entry the point at its position in `points`;
     /// points with NaN coordinates (features without a geometry) are left out. The points
-    /// are read in place, and the count grid is binned from them while the tree is packed:
-    /// a layer of points needs no boxes of its own before the tree's.
+    /// are read in place: a layer of points needs no boxes of its own before the tree's.
     ///
     /// ```
     /// use kat::index::{Rect, SpatialIndex};
@@ -265,27 +264,24 @@ impl SpatialIndex {
             .filter(|p| placed(p))
             .fold(|| EMPTY, |acc, p| union(&acc, &[p[0], p[1], p[0], p[1]]))
             .reduce(|| EMPTY, |a, b| union(&a, &b));
-        let pack_tree = || {
-            let key = hilbert_key(&all);
-            let order: Vec<u64> = points
-                .par_iter()
-                .enumerate()
-                .with_min_len(4096)
-                .filter(|(_, p)| placed(p))
-                .map(|(i, p)| key(*p, i))
-                .collect();
-            let (boxes, ids) = pack(order, |i| {
-                let p = points[i];
-                ([p[0], p[1], p[0], p[1]], i as u32)
-            });
-            let levels = build_levels(&boxes);
-            (boxes, ids, levels)
-        };
-        let bin = || {
-            let n = points.iter().filter(|p| placed(p)).count();
-            (n >= GRID_MIN).then(|| CountGrid::build(points))
-        };
-        let ((boxes, ids, levels), grid) = rayon::join(pack_tree, bin);
+        let key = hilbert_key(&all);
+        let order: Vec<u64> = points
+            .par_iter()
+            .enumerate()
+            .with_min_len(4096)
+            .filter(|(_, p)| placed(p))
+            .map(|(i, p)| key(*p, i))
+            .collect();
+        let (boxes, ids) = pack(order, |i| {
+            let p = points[i];
+            ([p[0], p[1], p[0], p[1]], i as u32)
+        });
+        // Binned in tree order, where neighbouring points fall in neighbouring cells: from the
+        // layer's order, the cells' counts missed the cache at every point.
+        let (levels, grid) = rayon::join(
+            || build_levels(&boxes),
+            || (boxes.len() >= GRID_MIN).then(|| CountGrid::of_boxes(&boxes)),
+        );
         SpatialIndex {
             boxes,
             ids,
