@@ -61,10 +61,11 @@ impl Resume {
         }
     }
 
-    fn moved(self, by: usize) -> Self {
+    /// The same place, once the window starts there.
+    fn at_start(self) -> Self {
         match self {
-            Resume::Feature(p) => Resume::Feature(p - by),
-            Resume::After(p) => Resume::After(p - by),
+            Resume::Feature(_) => Resume::Feature(0),
+            Resume::After(_) => Resume::After(0),
         }
     }
 }
@@ -424,7 +425,7 @@ pub(super) fn stream_structure(
                     let keep = p + from.at();
                     let more = piece.max(w.have - keep);
                     w.advance(keep, more)?;
-                    at = from.moved(from.at());
+                    at = from.at_start();
                     p = 0;
                 }
             }
