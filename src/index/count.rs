@@ -35,6 +35,11 @@ pub struct CountGrid {
     /// Cell `k = row * cols + col` holds `points[start[k]..start[k + 1]]`.
     start: Vec<u32>,
     points: Vec<[f64; 2]>,
+    /// The same cells column by column: cell `k = col * rows + row` holds the x coordinates
+    /// `column_x[column_start[k]..column_start[k + 1]]`. Between a box's bottom and top rows
+    /// every point is within the box's y range, so a side edge needs only x.
+    column_start: Vec<u32>,
+    column_x: Vec<f64>,
 }
 
 impl CountGrid {
@@ -84,6 +89,8 @@ impl CountGrid {
             prefix: Vec::new(),
             start: Vec::new(),
             points: Vec::new(),
+            column_start: Vec::new(),
+            column_x: Vec::new(),
         };
         let cell_of = |p: &[f64; 2]| -> usize {
             let c = grid.axis_cell(p[0], 0).clamp(0, cols as i64 - 1) as usize;
@@ -118,9 +125,23 @@ impl CountGrid {
                 *slot += 1;
             }
         }
+        // Column by column: written in order, each cell's x read from its row-major place.
+        let mut column_start = Vec::with_capacity(cols * rows + 1);
+        let mut column_x = Vec::with_capacity(m);
+        column_start.push(0u32);
+        for c in 0..cols {
+            for r in 0..rows {
+                let k = r * cols + c;
+                let cell = &binned[start[k] as usize..start[k + 1] as usize];
+                column_x.extend(cell.iter().map(|p| p[0]));
+                column_start.push(column_x.len() as u32);
+            }
+        }
         grid.prefix = prefix;
         grid.start = start;
         grid.points = binned;
+        grid.column_start = column_start;
+        grid.column_x = column_x;
         grid
     }
 
@@ -138,7 +159,7 @@ impl CountGrid {
         let c1 = self.axis_cell(r.max[0], 0).clamp(-1, cols);
         let r0 = self.axis_cell(r.min[1], 1).clamp(-1, rows);
         let r1 = self.axis_cell(r.max[1], 1).clamp(-1, rows);
-        if c1 < c0 || r1 < r0 {
+        if c1 < c0 || r1 < r0 || c1 < 0 || r1 < 0 || c0 >= cols || r0 >= rows {
             return 0;
         }
         // Strictly between the edges: counted from the prefix sums.
@@ -151,34 +172,36 @@ impl CountGrid {
             let p = |row: usize, col: usize| self.prefix[row * w + col] as usize;
             n += p(rb, cb) + p(ra, ca) - p(ra, cb) - p(rb, ca);
         }
-        // On an edge: each point tested.
-        let test = |row: i64, col: i64| -> usize {
-            let k = row as usize * self.cols + col as usize;
-            let (s, e) = (self.start[k] as usize, self.start[k + 1] as usize);
-            self.points[s..e]
+        // On an edge: each point tested, an edge's cells read as one run.
+        let (cl, ch) = (c0.max(0) as usize, c1.min(cols - 1) as usize);
+        let edge_rows: &[i64] = if r0 == r1 { &[r0] } else { &[r0, r1] };
+        for &row in edge_rows.iter().filter(|row| (0..rows).contains(*row)) {
+            let k = row as usize * self.cols;
+            let run = self.start[k + cl] as usize..self.start[k + ch + 1] as usize;
+            n += self.points[run]
                 .iter()
                 .map(|p| {
                     usize::from(
-                        r.min[0] <= p[0]
-                            && p[0] <= r.max[0]
-                            && r.min[1] <= p[1]
-                            && p[1] <= r.max[1],
+                        (r.min[0] <= p[0])
+                            & (p[0] <= r.max[0])
+                            & (r.min[1] <= p[1])
+                            & (p[1] <= r.max[1]),
                     )
                 })
-                .sum()
-        };
-        let (cl, ch) = (c0.max(0), c1.min(cols - 1));
-        let (rl, rh) = (r0.max(0), r1.min(rows - 1));
-        let edge_rows: &[i64] = if r0 == r1 { &[r0] } else { &[r0, r1] };
-        for &row in edge_rows.iter().filter(|row| (0..rows).contains(*row)) {
-            for col in cl..=ch {
-                n += test(row, col);
-            }
+                .sum::<usize>();
         }
-        let edge_cols: &[i64] = if c0 == c1 { &[c0] } else { &[c0, c1] };
-        for &col in edge_cols.iter().filter(|col| (0..cols).contains(*col)) {
-            for row in rl.max(r0 + 1)..=rh.min(r1 - 1) {
-                n += test(row, col);
+        // Rows strictly between the edge rows: only x decides.
+        let (rl, rh) = ((r0 + 1).max(0), (r1 - 1).min(rows - 1));
+        if rl <= rh {
+            let edge_cols: &[i64] = if c0 == c1 { &[c0] } else { &[c0, c1] };
+            for &col in edge_cols.iter().filter(|col| (0..cols).contains(*col)) {
+                let k = col as usize * self.rows;
+                let run = self.column_start[k + rl as usize] as usize
+                    ..self.column_start[k + rh as usize + 1] as usize;
+                n += self.column_x[run]
+                    .iter()
+                    .map(|x| usize::from((r.min[0] <= *x) & (*x <= r.max[0])))
+                    .sum::<usize>();
             }
         }
         n
@@ -252,6 +275,17 @@ mod tests {
         // Boxes that hold everything, nothing, or a single point exactly.
         let all = Rect::new([-180.0, -90.0], [180.0, 90.0]);
         assert_eq!(grid.count(&all), points.len() - 1);
+        // Boxes wholly beyond each side of the points, and boxes reaching in from beyond.
+        for r in [
+            Rect::new([-80.0, 18.0], [-76.0, 20.0]),
+            Rect::new([-70.0, 18.0], [-60.0, 20.0]),
+            Rect::new([-74.0, 10.0], [-72.0, 17.0]),
+            Rect::new([-74.0, 21.0], [-72.0, 30.0]),
+            Rect::new([-80.0, 10.0], [-74.2, 18.3]),
+            Rect::new([-73.0, 19.0], [-60.0, 30.0]),
+        ] {
+            assert_eq!(grid.count(&r), brute(&points, &r), "{r:?}");
+        }
         assert_eq!(grid.count(&Rect::new([0.0, 0.0], [1.0, 1.0])), 0);
         let p = points[5];
         assert!(grid.count(&Rect::new(p, p)) >= 1);
