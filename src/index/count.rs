@@ -16,6 +16,7 @@
 //! ```
 
 use super::Rect;
+use rayon::prelude::*;
 
 /// Points binned into a regular grid, with prefix sums of the cells' counts.
 ///
@@ -45,31 +46,57 @@ pub struct CountGrid {
 impl CountGrid {
     /// Bins the points (NaN coordinates are left out), about four to a cell on average.
     pub fn build(points: &[[f64; 2]]) -> Self {
-        Self::build_with(points.len(), |i| points[i])
+        Self::build_with(points.len(), |i| points[i], None)
     }
 
     /// [`CountGrid::build`] over the lower corners of boxes (a point layer's boxes are its
-    /// points), read in place rather than copied out.
-    pub(crate) fn of_boxes(boxes: &[[f64; 4]]) -> Self {
-        Self::build_with(boxes.len(), |i| [boxes[i][0], boxes[i][1]])
+    /// points), read in place rather than copied out. Every box is finite, and `extent`
+    /// covers them all: the index has worked it out already.
+    pub(crate) fn of_boxes(boxes: &[[f64; 4]], extent: &[f64; 4]) -> Self {
+        let known = ([extent[0], extent[1]], [extent[2], extent[3]], boxes.len());
+        Self::build_with(boxes.len(), |i| [boxes[i][0], boxes[i][1]], Some(known))
     }
 
-    /// Bins the `n` points `at(0..n)`. They are read twice (to count each cell, then to fill
-    /// it) instead of being copied: a million points are 16 MB of fresh memory per copy.
-    fn build_with(n: usize, at: impl Fn(usize) -> [f64; 2]) -> Self {
+    /// Bins the `n` points `at(0..n)`, read in place: a million points are 16 MB of fresh
+    /// memory per copy. Each point's cell is worked out once, on every core; counting and
+    /// filling the cells then only read those numbers.
+    /// `known`: the points' extent and how many are finite, when the caller knows them.
+    fn build_with(
+        n: usize,
+        at: impl Fn(usize) -> [f64; 2] + Sync,
+        known: Option<([f64; 2], [f64; 2], usize)>,
+    ) -> Self {
         let finite = |p: &[f64; 2]| p[0].is_finite() && p[1].is_finite();
-        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-        let mut m = 0usize;
-        for i in 0..n {
-            let p = at(i);
-            if finite(&p) {
-                m += 1;
-                for a in 0..2 {
-                    lo[a] = lo[a].min(p[a]);
-                    hi[a] = hi[a].max(p[a]);
-                }
-            }
-        }
+        let (mut lo, mut hi, m) = known.unwrap_or_else(|| {
+            (0..n)
+                .into_par_iter()
+                .with_min_len(4096)
+                .fold(
+                    || ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2], 0usize),
+                    |(lo, hi, m), i| {
+                        let p = at(i);
+                        if finite(&p) {
+                            (
+                                [lo[0].min(p[0]), lo[1].min(p[1])],
+                                [hi[0].max(p[0]), hi[1].max(p[1])],
+                                m + 1,
+                            )
+                        } else {
+                            (lo, hi, m)
+                        }
+                    },
+                )
+                .reduce(
+                    || ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2], 0usize),
+                    |a, b| {
+                        (
+                            [a.0[0].min(b.0[0]), a.0[1].min(b.0[1])],
+                            [a.1[0].max(b.1[0]), a.1[1].max(b.1[1])],
+                            a.2 + b.2,
+                        )
+                    },
+                )
+        });
         if m == 0 {
             lo = [0.0; 2];
             hi = [0.0; 2];
@@ -97,12 +124,23 @@ impl CountGrid {
             let r = grid.axis_cell(p[1], 1).clamp(0, rows as i64 - 1) as usize;
             r * cols + c
         };
+        const NONE: u32 = u32::MAX;
+        let mut point_cells: Vec<u32> = Vec::new();
+        (0..n)
+            .into_par_iter()
+            .with_min_len(4096)
+            .map(|i| {
+                let p = at(i);
+                if finite(&p) {
+                    cell_of(&p) as u32
+                } else {
+                    NONE
+                }
+            })
+            .collect_into_vec(&mut point_cells);
         let mut start = vec![0u32; cols * rows + 1];
-        for i in 0..n {
-            let p = at(i);
-            if finite(&p) {
-                start[cell_of(&p) + 1] += 1;
-            }
+        for &k in point_cells.iter().filter(|k| **k != NONE) {
+            start[k as usize + 1] += 1;
         }
         let mut prefix = vec![0u32; (cols + 1) * (rows + 1)];
         for r in 0..rows {
@@ -117,14 +155,12 @@ impl CountGrid {
         }
         let mut fill = start.clone();
         let mut binned = vec![[0.0; 2]; m];
-        for i in 0..n {
-            let p = at(i);
-            if finite(&p) {
-                let slot = &mut fill[cell_of(&p)];
-                binned[*slot as usize] = p;
-                *slot += 1;
-            }
+        for (i, &k) in point_cells.iter().enumerate().filter(|(_, k)| **k != NONE) {
+            let slot = &mut fill[k as usize];
+            binned[*slot as usize] = at(i);
+            *slot += 1;
         }
+        drop(point_cells);
         // Column by column: written in order, each cell's x read from its row-major place.
         let mut column_start = Vec::with_capacity(cols * rows + 1);
         let mut column_x = Vec::with_capacity(m);
