@@ -1545,7 +1545,7 @@ struct Placed {
 /// distinct value folded once) and indexes the geometries.
 fn place(
     spec: &CollectionSpec,
-    parts: Vec<Part>,
+    mut parts: Vec<Part>,
     n: usize,
     phase: &(dyn Fn(&str) + Sync),
 ) -> Placed {
@@ -1570,47 +1570,9 @@ fn place(
     // distinct raw value is folded once.
     let mut raw_codes: Vec<HashMap<Box<str>, u32>> = vec![HashMap::new(); columns.len()];
     let mut folded_codes: Vec<HashMap<String, u32>> = vec![HashMap::new(); columns.len()];
-    let (mut tmin, mut tmax) = (i64::MAX, i64::MIN);
-    if all_points {
-        points.reserve(n);
-    } else {
-        shapes.reserve(n);
-        boxes.reserve(n);
-        positions.reserve(n);
-    }
-    for part in parts {
-        let placed = |k: usize| (part.first + k) as u32;
-        if all_points {
-            points.extend_from_slice(&part.points);
-            unplaced.extend(
-                (0..part.points.len())
-                    .filter(|k| part.points[*k][0].is_nan())
-                    .map(placed),
-            );
-        } else {
-            let mut others = part.shapes.into_iter().peekable();
-            for (k, pt) in part.points.iter().enumerate() {
-                let idx = placed(k);
-                if let Some((_, g)) = others.next_if(|(j, _)| *j as usize == k) {
-                    let r = g.bounding_rect().expect("checked when parsed");
-                    boxes.push([r.min().x, r.min().y, r.max().x, r.max().y]);
-                    positions.push(idx);
-                    shapes.push(Some(*g));
-                } else if pt[0].is_nan() {
-                    unplaced.push(idx);
-                    shapes.push(None);
-                } else {
-                    boxes.push([pt[0], pt[1], pt[0], pt[1]]);
-                    positions.push(idx);
-                    shapes.push(Some(Geometry::Point(geo::Point::new(pt[0], pt[1]))));
-                }
-            }
-        }
-        if let Some(times) = times.as_mut() {
-            times.extend_from_slice(&part.times);
-            tmin = tmin.min(part.tmin);
-            tmax = tmax.max(part.tmax);
-        }
+    // The columns' dictionaries first, part by part in order: distinct values are few.
+    let mut part_codes: Vec<Vec<Vec<u32>>> = vec![Vec::with_capacity(parts.len()); columns.len()];
+    for part in &parts {
         for (c, col) in columns.iter_mut().enumerate() {
             let global: Vec<u32> = part.distinct[c]
                 .iter()
@@ -1628,15 +1590,79 @@ fn place(
                     }
                 })
                 .collect();
-            col.codes.extend(part.codes[c].iter().map(|l| {
-                if *l == u32::MAX {
-                    u32::MAX
-                } else {
-                    global[*l as usize]
-                }
-            }));
+            part_codes[c].push(global);
         }
     }
+    let tmin = parts.iter().map(|p| p.tmin).min().unwrap_or(i64::MAX);
+    let tmax = parts.iter().map(|p| p.tmax).max().unwrap_or(i64::MIN);
+    let mut part_shapes: Vec<_> = parts
+        .iter_mut()
+        .map(|p| std::mem::take(&mut p.shapes))
+        .collect();
+    // Then each array joined from the parts on its own core: they are copies into fresh
+    // memory, where each page's first touch costs more than the copy.
+    let parts = &parts;
+    rayon::scope(|scope| {
+        scope.spawn(|_| {
+            if all_points {
+                points.reserve(n);
+                for part in parts {
+                    points.extend_from_slice(&part.points);
+                }
+                unplaced.extend(
+                    points
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, p)| p[0].is_nan())
+                        .map(|(i, _)| i as u32),
+                );
+                return;
+            }
+            shapes.reserve(n);
+            boxes.reserve(n);
+            positions.reserve(n);
+            for (part, part_shapes) in parts.iter().zip(part_shapes.iter_mut()) {
+                let placed = |k: usize| (part.first + k) as u32;
+                let mut others = std::mem::take(part_shapes).into_iter().peekable();
+                for (k, pt) in part.points.iter().enumerate() {
+                    let idx = placed(k);
+                    if let Some((_, g)) = others.next_if(|(j, _)| *j as usize == k) {
+                        let r = g.bounding_rect().expect("checked when parsed");
+                        boxes.push([r.min().x, r.min().y, r.max().x, r.max().y]);
+                        positions.push(idx);
+                        shapes.push(Some(*g));
+                    } else if pt[0].is_nan() {
+                        unplaced.push(idx);
+                        shapes.push(None);
+                    } else {
+                        boxes.push([pt[0], pt[1], pt[0], pt[1]]);
+                        positions.push(idx);
+                        shapes.push(Some(Geometry::Point(geo::Point::new(pt[0], pt[1]))));
+                    }
+                }
+            }
+        });
+        if let Some(times) = times.as_mut() {
+            scope.spawn(move |_| {
+                for part in parts {
+                    times.extend_from_slice(&part.times);
+                }
+            });
+        }
+        for (c, (col, globals)) in columns.iter_mut().zip(&part_codes).enumerate() {
+            scope.spawn(move |_| {
+                for (part, global) in parts.iter().zip(globals) {
+                    col.codes.extend(part.codes[c].iter().map(|l| {
+                        if *l == u32::MAX {
+                            u32::MAX
+                        } else {
+                            global[*l as usize]
+                        }
+                    }));
+                }
+            });
+        }
+    });
     drop(raw_codes);
     phase("columns");
     let index = if all_points {
