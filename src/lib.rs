@@ -14,6 +14,7 @@ pub mod layer;
 pub mod metrics;
 pub mod query;
 pub mod reload;
+pub mod sort;
 pub mod synth;
 pub mod temporal;
 pub mod text;

@@ -1499,7 +1499,7 @@ fn id_table(hashes: Vec<(usize, Vec<u64>)>, n: usize) -> Vec<(u64, u32)> {
             .map(move |(k, h)| (h, (first + k) as u32))
     }));
     ids.retain(|(_, i)| (*i as usize) < n);
-    ids.par_sort_unstable();
+    crate::sort::sort_by_high_bits(&mut ids, |(h, _)| (h >> 32) as u32);
     ids
 }
 
