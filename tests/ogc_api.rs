@@ -382,6 +382,35 @@ fn limit_above_the_maximum_is_clamped_not_refused() {
 }
 
 #[test]
+fn a_pages_alternate_link_downloads_every_match_of_the_same_filters() {
+    let s = server();
+    let link = |page: &serde_json::Value| -> String {
+        let href = page["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rel"] == "alternate")
+            .expect("an alternate link")["href"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        href.strip_prefix(&s.url(""))
+            .expect("absolute, on this server")
+            .to_string()
+    };
+    let page = s.json("/collections/incidents/items?department=Ouest&limit=2&offset=1");
+    let path = link(&page);
+    assert_eq!(path, "/collections/incidents/download?department=Ouest");
+    let all = s.json(&path);
+    let matched = page["numberMatched"].as_u64().unwrap();
+    assert!(matched > 2, "the filter keeps several incidents");
+    assert_eq!(all["features"].as_array().unwrap().len() as u64, matched);
+    // Without filters, the link names the whole layer and nothing else.
+    let page = s.json("/collections/incidents/items?limit=1");
+    assert_eq!(link(&page), "/collections/incidents/download");
+}
+
+#[test]
 fn a_feature_has_its_id_and_links() {
     let v = server().json("/collections/incidents/items/HT-2024-017");
     assert_eq!(v["id"], "HT-2024-017");

@@ -29,12 +29,19 @@ impl Link {
         }
     }
 
-    /// The link as an HTTP `Link` header value.
-    pub fn header_value(&self) -> String {
-        format!(
-            "<{}>; rel=\"{}\"; type=\"{}\"",
-            self.href, self.rel, self.media_type
-        )
+    /// Appends the link as an HTTP `Link` header value to `out`.
+    pub fn write_header_value(&self, out: &mut String) {
+        for piece in [
+            "<",
+            &self.href,
+            ">; rel=\"",
+            self.rel,
+            "\"; type=\"",
+            self.media_type,
+            "\"",
+        ] {
+            out.push_str(piece);
+        }
     }
 }
 

@@ -41,14 +41,26 @@ const COMMON: &[&str] = &[
     "f",
 ];
 
-/// The parameters `/items` accepts on this collection.
-fn allowed(spec: &CollectionSpec) -> Vec<&'static str> {
-    let mut a: Vec<&str> = COMMON.to_vec();
-    if spec.time_property.is_none() {
-        a.retain(|p| *p != "datetime");
-    }
-    a.extend(spec.queryables.iter().map(|q| q.name));
-    a
+/// The parameters `/items` accepts on this collection, worked out once per collection.
+fn allowed(spec: &CollectionSpec) -> &'static [&'static str] {
+    static ALLOWED: std::sync::OnceLock<Vec<(&'static str, Vec<&'static str>)>> =
+        std::sync::OnceLock::new();
+    let all = ALLOWED.get_or_init(|| {
+        crate::layer::COLLECTIONS
+            .iter()
+            .map(|spec| {
+                let mut a: Vec<&str> = COMMON.to_vec();
+                if spec.time_property.is_none() {
+                    a.retain(|p| *p != "datetime");
+                }
+                a.extend(spec.queryables.iter().map(|q| q.name));
+                (spec.id, a)
+            })
+            .collect()
+    });
+    all.iter()
+        .find(|(id, _)| *id == spec.id)
+        .map_or(COMMON, |(_, a)| a.as_slice())
 }
 
 fn layer<'a>(snap: &'a Snapshot, id: &str) -> Result<&'a Arc<Layer>, ApiError> {
@@ -125,17 +137,33 @@ pub fn items_query(
 
 /// A link to the same query at another offset.
 fn page_href(base: &str, path: &str, p: &Params, offset: usize, limit: usize) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
+    href(base, path, p, Some((offset, limit)))
+}
+
+/// A link to `path` with the request's parameters, paged at `(offset, limit)` or not paged.
+fn href(base: &str, path: &str, p: &Params, paging: Option<(usize, usize)>) -> String {
+    let mut out = String::with_capacity(base.len() + path.len() + 128);
+    out.push_str(base);
+    out.push_str(path);
+    out.push('?');
+    let start = out.len();
+    let mut s = form_urlencoded::Serializer::for_suffix(out, start);
     for (k, v) in p.iter() {
         if k != "offset" && k != "limit" {
             s.append_pair(k, v);
         }
     }
-    s.append_pair("limit", &limit.to_string());
-    if offset > 0 {
-        s.append_pair("offset", &offset.to_string());
+    if let Some((offset, limit)) = paging {
+        s.append_pair("limit", &limit.to_string());
+        if offset > 0 {
+            s.append_pair("offset", &offset.to_string());
+        }
     }
-    format!("{base}{path}?{}", s.finish())
+    let mut out = s.finish();
+    if out.len() == start {
+        out.pop();
+    }
+    out
 }
 
 /// A weak ETag: the answer is a function of the data version and the request (only its
@@ -164,7 +192,7 @@ async fn items_in(
 ) -> Result<HttpResponse, ApiError> {
     let snap = state.snapshot();
     let layer = layer(&snap, id)?;
-    let p = Params::parse(req.query_string(), Some(&allowed(layer.spec)))?;
+    let p = Params::parse(req.query_string(), Some(allowed(layer.spec)))?;
     negotiate(&req, &p, false)?;
     let q = items_query(&p, layer, &snap, DEFAULT_LIMIT)?;
     let etag = items_etag(&snap, &req);
@@ -185,15 +213,12 @@ async fn items_in(
             "This page",
         ),
         Link::new(
-            page_href(
+            href(
                 &base,
                 &format!("/collections/{}/download", layer.id()),
                 &p,
-                0,
-                usize::MAX,
-            )
-            .replace(&format!("&limit={}", usize::MAX), "")
-            .replace(&format!("?limit={}", usize::MAX), "?"),
+                None,
+            ),
             "alternate",
             GEOJSON,
             "Every feature matching these filters, as one file",
@@ -230,12 +255,14 @@ async fn items_in(
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("OGC-NumberMatched", results.matched.to_string()))
         .insert_header(("OGC-NumberReturned", results.items.len().to_string()));
-    let link_header: Vec<String> = links
-        .iter()
-        .filter(|l| l.rel != "collection")
-        .map(Link::header_value)
-        .collect();
-    res.insert_header((header::LINK, link_header.join(", ")));
+    let mut link_header = String::with_capacity(links.iter().map(|l| l.href.len() + 64).sum());
+    for l in links.iter().filter(|l| l.rel != "collection") {
+        if !link_header.is_empty() {
+            link_header.push_str(", ");
+        }
+        l.write_header_value(&mut link_header);
+    }
+    res.insert_header((header::LINK, link_header));
     Ok(res.body(body))
 }
 
@@ -289,7 +316,7 @@ async fn download(
 ) -> Result<HttpResponse, ApiError> {
     let snap = state.snapshot();
     let layer = Arc::clone(layer(&snap, &path)?);
-    let mut allowed = allowed(layer.spec);
+    let mut allowed = allowed(layer.spec).to_vec();
     allowed.retain(|p| *p != "f");
     let p = Params::parse(req.query_string(), Some(&allowed))?;
     let q = items_query(&p, &layer, &snap, usize::MAX)?;
