@@ -200,6 +200,40 @@ fn section<T: bytemuck::Pod>(file: &File, file_len: u64, entry: &[u64; 3]) -> Op
     (digest_bytes(bytemuck::cast_slice(&v)) == digest).then_some(v)
 }
 
+/// Sections read one after another into one block (the store's segments), each checked
+/// against its digest, on every core; the block and where each section starts in it.
+fn sections_joined(
+    file: &File,
+    file_len: u64,
+    entries: &[[u64; 3]],
+) -> Option<(Vec<u8>, Vec<usize>)> {
+    let mut starts = Vec::with_capacity(entries.len() + 1);
+    let mut total = 0usize;
+    for [offset, len, _] in entries {
+        if offset.checked_add(*len)? > file_len {
+            return None;
+        }
+        starts.push(total);
+        total = total.checked_add(usize::try_from(*len).ok()?)?;
+    }
+    starts.push(total);
+    let mut bytes = vec![0u8; total];
+    let mut rest = bytes.as_mut_slice();
+    let mut places = Vec::with_capacity(entries.len());
+    for [_, len, _] in entries {
+        let (here, after) = rest.split_at_mut(*len as usize);
+        places.push(here);
+        rest = after;
+    }
+    let read = places
+        .into_par_iter()
+        .zip(entries.par_iter())
+        .all(|(to, [offset, _, digest])| {
+            file.read_exact_at(to, *offset).is_ok() && digest_bytes(to) == *digest
+        });
+    read.then_some((bytes, starts))
+}
+
 /// The layer from the cache's sections, every part checked against the others.
 fn assemble(
     spec: &'static CollectionSpec,
@@ -213,12 +247,7 @@ fn assemble(
     let sec = |k: usize| &toc[k];
     // The segments hold most of the bytes: read on every core, with the rest beside them.
     let (segments, rest) = rayon::join(
-        || -> Option<Vec<Vec<u8>>> {
-            toc[FIRST + 3 * ncol..]
-                .par_iter()
-                .map(|e| section::<u8>(file, file_len, e))
-                .collect()
-        },
+        || sections_joined(file, file_len, &toc[FIRST + 3 * ncol..]),
         || {
             let dict_text = section::<u8>(file, file_len, sec(0))?;
             let dict_ends = section::<u32>(file, file_len, sec(1))?;
@@ -257,8 +286,10 @@ fn assemble(
         },
     );
     let (dict_text, dict_ends, recs, hashes, positions, points, times, unplaced, columns) = rest?;
+    let (bytes, starts) = segments?;
     let store = Store::from_parts(Parts {
-        segments: segments?,
+        bytes,
+        starts,
         dict_text,
         dict_ends,
         recs,
@@ -389,7 +420,7 @@ fn save(dir: &Path, layer: &Layer, source_len: u64) -> std::io::Result<u64> {
         parts.push(bytemuck::cast_slice(ends));
         parts.push(bytemuck::cast_slice(&col.codes));
     }
-    parts.extend(segments.iter().map(|s| s.as_slice()));
+    parts.extend(segments.iter().copied());
     let has_times = layer.times.is_some();
     let mut header = vec![
         FORMAT,

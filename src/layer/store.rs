@@ -34,6 +34,7 @@
 //! assert_eq!(store.id(0), "a");
 //! ```
 
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Mutex, PoisonError};
@@ -642,11 +643,51 @@ struct Rec {
 /// Every feature of a layer, addressed by position: the segments' bytes, read with one
 /// dictionary for the whole layer. A page of features lies scattered over the segments;
 /// with one dictionary, the members they share stay in cache from one feature to the next.
+///
+/// The segments are kept one after another in one block: a block that large is given huge
+/// pages (see [`crate::alloc`]), where segments of a megabyte or so each had 4 KiB pages and
+/// every feature of a page missed the TLB as well as the cache.
 #[derive(Debug, Default)]
 pub struct Store {
-    segments: Vec<Vec<u8>>,
+    bytes: Vec<u8>,
+    /// Where each segment starts in `bytes`, then the end of the last.
+    starts: Vec<usize>,
     dict: Dict,
     recs: Vec<Rec>,
+}
+
+/// The segments' bytes joined in one block, copied on every core, and where each starts.
+/// Each segment is freed as soon as it is copied, so that the two copies are never whole
+/// at once.
+fn join_segments(segments: Vec<Vec<u8>>) -> (Vec<u8>, Vec<usize>) {
+    let mut starts = Vec::with_capacity(segments.len() + 1);
+    let mut total = 0;
+    for s in &segments {
+        starts.push(total);
+        total += s.len();
+    }
+    starts.push(total);
+    // Zeroed by the kernel when mapped, so only the copy touches it.
+    let mut bytes = vec![0u8; total];
+    let mut rest = bytes.as_mut_slice();
+    let mut places = Vec::with_capacity(segments.len());
+    for s in &segments {
+        let (here, after) = rest.split_at_mut(s.len());
+        places.push(here);
+        rest = after;
+    }
+    places
+        .into_par_iter()
+        .zip(segments.into_par_iter())
+        .for_each(|(to, from)| to.copy_from_slice(&from));
+    // The segments were the allocator's (a megabyte or so each, below the threshold of
+    // `crate::alloc`); freed, they stay resident in its arenas unless handed back.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator's arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    (bytes, starts)
 }
 
 impl Store {
@@ -654,27 +695,29 @@ impl Store {
     /// and the dictionary their numbers refer to, into one store.
     pub fn build(parts: Vec<(Segment, Vec<(u32, u32)>)>, dict: SharedDict) -> Store {
         let n = parts.iter().map(|(_, s)| s.len()).sum();
-        let mut store = Store {
-            segments: Vec::with_capacity(parts.len()),
-            dict: dict.finish(),
-            recs: Vec::with_capacity(n),
-        };
-        for (seg, stored) in parts {
-            let k = store.segments.len() as u32;
-            store.segments.push(seg.bytes);
-            store.recs.extend(stored.iter().map(|(at, len)| Rec {
-                seg: k,
+        let (segments, stored): (Vec<Vec<u8>>, Vec<_>) =
+            parts.into_iter().map(|(seg, s)| (seg.bytes, s)).unzip();
+        let (bytes, starts) = join_segments(segments);
+        let mut recs = Vec::with_capacity(n);
+        for (k, stored) in stored.iter().enumerate() {
+            recs.extend(stored.iter().map(|(at, len)| Rec {
+                seg: k as u32,
                 at: *at,
                 len: *len,
             }));
         }
-        store
+        Store {
+            bytes,
+            starts,
+            dict: dict.finish(),
+            recs,
+        }
     }
 
     #[inline]
     fn view(&self, r: &Rec) -> View<'_> {
         View {
-            bytes: &self.segments[r.seg as usize],
+            bytes: &self.bytes[self.starts[r.seg as usize]..self.starts[r.seg as usize + 1]],
             dict: &self.dict,
         }
     }
@@ -715,13 +758,13 @@ impl Store {
     /// The address of feature `idx`'s bytes, for prefetching.
     pub fn bytes_at(&self, idx: u32) -> Option<*const u8> {
         let r = self.recs.get(idx as usize)?;
-        let seg = self.segments.get(r.seg as usize)?;
-        Some(seg.as_ptr().wrapping_add(r.at as usize))
+        let start = self.starts.get(r.seg as usize)?;
+        Some(self.bytes.as_ptr().wrapping_add(start + r.at as usize))
     }
 
     /// Bytes held.
     pub fn size(&self) -> usize {
-        self.segments.iter().map(Vec::len).sum::<usize>()
+        self.bytes.len()
             + self.dict.text.len()
             + 4 * self.dict.ends.len()
             + self.recs.len() * std::mem::size_of::<Rec>()
@@ -731,7 +774,9 @@ impl Store {
 /// A [`Store`] taken apart into plain arrays, to be kept on disk by the layer cache and
 /// put back together.
 pub(super) struct Parts {
-    pub segments: Vec<Vec<u8>>,
+    /// The segments one after another, and where each starts (then the end of the last).
+    pub bytes: Vec<u8>,
+    pub starts: Vec<usize>,
     pub dict_text: Vec<u8>,
     pub dict_ends: Vec<u32>,
     /// Per feature: its segment, its offset there, the length of its JSON.
@@ -740,7 +785,7 @@ pub(super) struct Parts {
 
 /// [`Parts`], borrowed from a store (but for the records, which are laid out anew).
 pub(super) struct PartsRef<'s> {
-    pub segments: &'s [Vec<u8>],
+    pub segments: Vec<&'s [u8]>,
     pub dict_text: &'s [u8],
     pub dict_ends: &'s [u32],
     pub recs: Vec<[u32; 3]>,
@@ -751,7 +796,11 @@ impl Store {
     /// them.
     pub(super) fn parts(&self) -> PartsRef<'_> {
         PartsRef {
-            segments: &self.segments,
+            segments: self
+                .starts
+                .windows(2)
+                .map(|w| &self.bytes[w[0]..w[1]])
+                .collect(),
             dict_text: &self.dict.text,
             dict_ends: &self.dict.ends,
             recs: self.recs.iter().map(|r| [r.seg, r.at, r.len]).collect(),
@@ -762,23 +811,28 @@ impl Store {
     /// record outside the bytes that hold it).
     pub(super) fn from_parts(p: Parts) -> Option<Store> {
         let Parts {
-            segments,
+            bytes,
+            starts,
             dict_text,
             dict_ends,
             recs,
         } = p;
+        let starts_ok = starts.first() == Some(&0)
+            && starts.windows(2).all(|w| w[0] <= w[1])
+            && starts.last() == Some(&bytes.len());
         let ends_ok = dict_ends.first() == Some(&0)
             && dict_ends.windows(2).all(|w| w[0] <= w[1])
             && dict_ends
                 .last()
                 .is_some_and(|e| *e as usize <= dict_text.len());
-        let recs_ok = recs.iter().all(|[seg, at, _]| {
-            segments
-                .get(*seg as usize)
-                .is_some_and(|s| (*at as usize) < s.len())
-        });
+        let recs_ok = starts_ok
+            && recs.iter().all(|[seg, at, _]| {
+                let seg = *seg as usize;
+                seg + 1 < starts.len() && (*at as usize) < starts[seg + 1] - starts[seg]
+            });
         (ends_ok && recs_ok).then(|| Store {
-            segments,
+            bytes,
+            starts,
             dict: Dict {
                 text: dict_text,
                 ends: dict_ends,
@@ -935,6 +989,60 @@ mod tests {
                 assert_eq!(written(&store, i, Some(1.5), None), with_distance);
             }
         }
+    }
+
+    #[test]
+    fn a_store_taken_apart_comes_back_whole_and_refuses_records_past_their_segment() {
+        let dict = SharedDict::default();
+        let parts: Vec<(Segment, Vec<(u32, u32)>)> = (0..3)
+            .map(|s| {
+                let mut b = SegmentBuilder::new(&dict);
+                let stored = (0..40)
+                    .map(|k| {
+                        let members = [format!(r#""k":{k}"#), format!(r#""s":"{s}""#)];
+                        b.push(
+                            &format!("{s}-{k}"),
+                            r#"{"properties":{"#,
+                            members.iter().map(String::as_str),
+                            "}}",
+                        )
+                    })
+                    .collect();
+                (b.finish(), stored)
+            })
+            .collect();
+        let store = Store::build(parts, dict);
+        let expected: Vec<String> = (0..120).map(|i| written(&store, i, None, None)).collect();
+        assert_eq!(expected[41], r#"{"properties":{"k":1,"s":"1"}}"#);
+        let apart = |store: &Store| {
+            let p = store.parts();
+            let mut bytes = Vec::new();
+            let mut starts = vec![0];
+            for seg in &p.segments {
+                bytes.extend_from_slice(seg);
+                starts.push(bytes.len());
+            }
+            Parts {
+                bytes,
+                starts,
+                dict_text: p.dict_text.to_vec(),
+                dict_ends: p.dict_ends.to_vec(),
+                recs: p.recs,
+            }
+        };
+        let back = Store::from_parts(apart(&store)).expect("the parts fit");
+        for (i, want) in expected.iter().enumerate() {
+            assert_eq!(&written(&back, i as u32, None, None), want);
+        }
+        // A record whose offset lies past the end of its own segment (inside the next one).
+        let mut bad = apart(&store);
+        let first_len = (bad.starts[1] - bad.starts[0]) as u32;
+        bad.recs[0][1] = first_len + 1;
+        assert!(Store::from_parts(bad).is_none());
+        // Segments that do not end where the bytes do.
+        let mut bad = apart(&store);
+        bad.starts.pop();
+        assert!(Store::from_parts(bad).is_none());
     }
 
     #[test]
