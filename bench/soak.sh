@@ -60,30 +60,46 @@ cp "$ROOT/data/gang_areas.geojson" "$V/gang_areas.good"
 head -c 1000 "$ROOT/data/gang_areas.geojson" > "$V/gang_areas.truncated"
 TOTAL=$(( $(wc -l < "$SRC") - 2 ))
 
-# A free port on the loopback.
-PORT=""
-for _ in $(seq 1 50); do
-  candidate=$(( 20000 + RANDOM % 40000 ))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
-    PORT=$candidate
+# A free port on the loopback, below the kernel's range for outgoing connections: a port in
+# that range can be taken by a client's socket (or one in TIME_WAIT) between the check and the
+# bind. Should the bind still fail, another port is tried.
+read -r EPHEMERAL_LOW _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LOW=32768
+[ "$EPHEMERAL_LOW" -gt 12000 ] 2>/dev/null || EPHEMERAL_LOW=32768
+free_port() {
+  local candidate
+  for _ in $(seq 1 50); do
+    candidate=$(( 10000 + RANDOM % (EPHEMERAL_LOW - 10000) ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+STARTED=""
+for attempt in 1 2 3 4 5; do
+  PORT=$(free_port) || { echo "soak: no free port" >&2; exit 3; }
+  BASE="http://127.0.0.1:$PORT"
+  KAT_LOG="${KAT_LOG:-warn}" "$KAT_BIN" serve --bind "127.0.0.1:$PORT" --data "$DATA" --static "$ROOT/static" \
+    >"$WORK/kat.out" 2>"$WORK/kat.err" &
+  KAT_PID=$!
+  for _ in $(seq 1 1200); do
+    if curl -fs -o /dev/null --max-time 2 "$BASE/health"; then STARTED=1; break; fi
+    if ! kill -0 "$KAT_PID" 2>/dev/null; then break; fi
+    sleep 0.25
+  done
+  [ -n "$STARTED" ] && break
+  if kill -0 "$KAT_PID" 2>/dev/null || ! grep -q "Address already in use" "$WORK/kat.err"; then
     break
   fi
+  echo "soak: port $PORT was taken when kat bound it (attempt $attempt); trying another" >&2
 done
-[ -n "$PORT" ] || { echo "soak: no free port" >&2; exit 3; }
-BASE="http://127.0.0.1:$PORT"
-
-KAT_LOG="${KAT_LOG:-warn}" "$KAT_BIN" serve --bind "127.0.0.1:$PORT" --data "$DATA" --static "$ROOT/static" \
-  >"$WORK/kat.out" 2>"$WORK/kat.err" &
-KAT_PID=$!
-for _ in $(seq 1 1200); do
-  if curl -fs -o /dev/null --max-time 2 "$BASE/health"; then break; fi
-  if ! kill -0 "$KAT_PID" 2>/dev/null; then
-    echo "soak: kat exited during startup:" >&2
-    tail -n 20 "$WORK/kat.err" >&2
-    exit 1
-  fi
-  sleep 0.25
-done
+if [ -z "$STARTED" ] && ! kill -0 "$KAT_PID" 2>/dev/null; then
+  echo "soak: kat exited during startup:" >&2
+  tail -n 20 "$WORK/kat.err" >&2
+  exit 1
+fi
 curl -fs -o /dev/null "$BASE/health" || { echo "soak: kat did not start" >&2; exit 1; }
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$KAT_PID/status"; }
