@@ -16,7 +16,7 @@
 //! length and digest), the header's own digest, then the sections' bytes.
 
 use super::digest::{digest_bytes, digest_file};
-use super::store::{Parts, PartsRef, Store};
+use super::store::{block_for, places, Parts, PartsRef, Store};
 use super::{CollectionSpec, Column, Extent, Layer, Shapes};
 use crate::index::SpatialIndex;
 use crate::temporal::{format_instant, Interval};
@@ -207,25 +207,18 @@ fn sections_joined(
     file_len: u64,
     entries: &[[u64; 3]],
 ) -> Option<(Vec<u8>, Vec<usize>)> {
-    let mut starts = Vec::with_capacity(entries.len() + 1);
-    let mut total = 0usize;
+    let mut lens = Vec::with_capacity(entries.len());
+    let mut total = 0u64;
     for [offset, len, _] in entries {
-        if offset.checked_add(*len)? > file_len {
+        total = total.checked_add(*len)?;
+        // Sections lie apart in the file: together they cannot be longer than it.
+        if offset.checked_add(*len)? > file_len || total > file_len {
             return None;
         }
-        starts.push(total);
-        total = total.checked_add(usize::try_from(*len).ok()?)?;
+        lens.push(usize::try_from(*len).ok()?);
     }
-    starts.push(total);
-    let mut bytes = vec![0u8; total];
-    let mut rest = bytes.as_mut_slice();
-    let mut places = Vec::with_capacity(entries.len());
-    for [_, len, _] in entries {
-        let (here, after) = rest.split_at_mut(*len as usize);
-        places.push(here);
-        rest = after;
-    }
-    let read = places
+    let (mut bytes, starts) = block_for(lens.into_iter());
+    let read = places(&mut bytes, &starts)
         .into_par_iter()
         .zip(entries.par_iter())
         .all(|(to, [offset, _, digest])| {

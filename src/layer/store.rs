@@ -656,27 +656,38 @@ pub struct Store {
     recs: Vec<Rec>,
 }
 
-/// The segments' bytes joined in one block, copied on every core, and where each starts.
-/// Each segment is freed as soon as it is copied, so that the two copies are never whole
-/// at once.
-fn join_segments(segments: Vec<Vec<u8>>) -> (Vec<u8>, Vec<usize>) {
-    let mut starts = Vec::with_capacity(segments.len() + 1);
+/// A zeroed block for pieces of these lengths one after another, and where each starts (then
+/// the end of the last). A large block is mapped zeroed by the kernel (see [`crate::alloc`]):
+/// only what is written into it is touched.
+pub(super) fn block_for(lens: impl Iterator<Item = usize>) -> (Vec<u8>, Vec<usize>) {
+    let mut starts = vec![0];
     let mut total = 0;
-    for s in &segments {
+    for len in lens {
+        total += len;
         starts.push(total);
-        total += s.len();
     }
-    starts.push(total);
-    // Zeroed by the kernel when mapped, so only the copy touches it.
-    let mut bytes = vec![0u8; total];
-    let mut rest = bytes.as_mut_slice();
-    let mut places = Vec::with_capacity(segments.len());
-    for s in &segments {
-        let (here, after) = rest.split_at_mut(s.len());
+    (vec![0u8; total], starts)
+}
+
+/// `block` cut at `starts` (as [`block_for`] gave them) into the pieces' places, to be filled
+/// on every core.
+pub(super) fn places<'b>(block: &'b mut [u8], starts: &[usize]) -> Vec<&'b mut [u8]> {
+    let mut rest = block;
+    let mut places = Vec::with_capacity(starts.len().saturating_sub(1));
+    for w in starts.windows(2) {
+        let (here, after) = std::mem::take(&mut rest).split_at_mut(w[1] - w[0]);
         places.push(here);
         rest = after;
     }
     places
+}
+
+/// The segments' bytes joined in one block, copied on every core, and where each starts.
+/// Each segment is freed as soon as it is copied, so that the two copies are never whole
+/// at once.
+fn join_segments(segments: Vec<Vec<u8>>) -> (Vec<u8>, Vec<usize>) {
+    let (mut bytes, starts) = block_for(segments.iter().map(Vec::len));
+    places(&mut bytes, &starts)
         .into_par_iter()
         .zip(segments.into_par_iter())
         .for_each(|(to, from)| to.copy_from_slice(&from));
