@@ -7,6 +7,7 @@
 
 pub mod alloc;
 pub mod api;
+pub mod catalog;
 pub mod geocode;
 pub mod import;
 pub mod index;

@@ -2,6 +2,7 @@
 //! shared read-only by every request.
 
 pub mod cache;
+pub mod column;
 pub mod digest;
 mod error;
 mod load;
