@@ -437,3 +437,42 @@ fn a_bad_config_on_reload_is_refused_and_the_old_data_keeps_serving() {
     }
     assert_eq!(server.get("/collections/checkpoints/items").status, 404);
 }
+
+#[test]
+fn gdal_pushes_a_declared_layers_queryables_down() {
+    if Command::new("ogrinfo").arg("--version").output().is_err() {
+        common::skip_or_fail("ogrinfo (gdal-bin) is not installed");
+        return;
+    }
+    let data = DataCopy::new("gdal");
+    let features = checkpoints();
+    write_checkpoints(&data.dir, &features);
+    data.append_config(CHECKPOINTS);
+    let server = Server::start_with(&data.dir, &["--no-watch"]);
+    let out = Command::new("ogrinfo")
+        .args(["-ro", "-so", "-al"])
+        .arg(format!("OAPIF:{}", server.base))
+        .args([
+            "checkpoints",
+            "-where",
+            "status = 'closed' AND capacity = 20",
+        ])
+        .env("CPL_DEBUG", "ON")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("status=closed") && text.contains("capacity=20"),
+        "GDAL did not send the filter to the server:\n{text}"
+    );
+    let expected = brute(&features, |p| {
+        p["status"] == "closed" && p["capacity"] == json!(20)
+    })
+    .len();
+    assert!(expected > 0);
+    assert!(
+        text.contains(&format!("Feature Count: {expected}")),
+        "expected {expected} features:\n{text}"
+    );
+}
