@@ -101,16 +101,16 @@ enum Geom {
 
 /// Picks the named members of the properties object without building the others (the
 /// serde_json path, for features [`onepass`] leaves to it, and for its error messages).
-struct Pick<'w>(&'w [&'w str]);
+struct PickMembers<'w>(&'w [&'w str]);
 
-impl<'de> DeserializeSeed<'de> for Pick<'_> {
+impl<'de> DeserializeSeed<'de> for PickMembers<'_> {
     type Value = Vec<Option<&'de RawValue>>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Pick<'_> {
+impl<'de> Visitor<'de> for PickMembers<'_> {
     type Value = Vec<Option<&'de RawValue>>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a properties object or null")
@@ -141,7 +141,7 @@ impl<'de> Visitor<'de> for Pick<'_> {
 /// Byte-level scanning of JSON text that serde_json has validated, or will validate.
 mod scan {
     #[inline]
-    pub fn ws(t: &[u8], mut i: usize) -> usize {
+    pub fn skip_whitespace(t: &[u8], mut i: usize) -> usize {
         while i < t.len() && matches!(t[i], b' ' | b'\n' | b'\r' | b'\t') {
             i += 1;
         }
@@ -351,44 +351,44 @@ fn in_extent(r: &geo::Rect<f64>) -> bool {
 /// only its shape is checked here). None for any other shape, which serde_json then reads.
 fn plain_point(raw: &str) -> Option<(f64, f64)> {
     let t = raw.as_bytes();
-    let mut i = scan::ws(t, 0);
+    let mut i = scan::skip_whitespace(t, 0);
     if t.get(i) != Some(&b'{') {
         return None;
     }
     let (mut xy, mut point) = (None, false);
     loop {
-        i = scan::ws(t, i + 1);
+        i = scan::skip_whitespace(t, i + 1);
         let rest = &raw[i..];
         if let Some(r) = rest.strip_prefix("\"coordinates\"") {
-            i = scan::ws(t, t.len() - r.len());
+            i = scan::skip_whitespace(t, t.len() - r.len());
             if t.get(i) != Some(&b':') || xy.is_some() {
                 return None;
             }
-            i = scan::ws(t, i + 1);
+            i = scan::skip_whitespace(t, i + 1);
             if t.get(i) != Some(&b'[') {
                 return None;
             }
             let mut v = [0.0; 2];
             for (k, slot) in v.iter_mut().enumerate() {
-                let from = scan::ws(t, i + 1);
+                let from = scan::skip_whitespace(t, i + 1);
                 let mut end = from;
                 while end < t.len() && !matches!(t[end], b',' | b']' | b' ' | b'\n' | b'\r' | b'\t')
                 {
                     end += 1;
                 }
                 *slot = raw[from..end].parse().ok()?;
-                i = scan::ws(t, end);
+                i = scan::skip_whitespace(t, end);
                 if t.get(i) != Some(if k == 0 { &b',' } else { &b']' }) {
                     return None;
                 }
             }
             xy = Some((v[0], v[1]));
         } else if let Some(r) = rest.strip_prefix("\"type\"") {
-            i = scan::ws(t, t.len() - r.len());
+            i = scan::skip_whitespace(t, t.len() - r.len());
             if t.get(i) != Some(&b':') || point {
                 return None;
             }
-            i = scan::ws(t, i + 1);
+            i = scan::skip_whitespace(t, i + 1);
             if !raw[i..].starts_with("\"Point\"") {
                 return None;
             }
@@ -397,7 +397,7 @@ fn plain_point(raw: &str) -> Option<(f64, f64)> {
         } else {
             return None;
         }
-        i = scan::ws(t, i + 1);
+        i = scan::skip_whitespace(t, i + 1);
         match t.get(i) {
             Some(b',') => {}
             Some(b'}') if point => return xy,
@@ -406,7 +406,28 @@ fn plain_point(raw: &str) -> Option<(f64, f64)> {
     }
 }
 
-fn parse_geometry(raw: Option<&str>) -> Result<Geom, String> {
+/// Why a feature's geometry was refused.
+#[derive(Debug, thiserror::Error)]
+enum GeometryError {
+    #[error("a Point needs 2 or 3 coordinates")]
+    PointArity,
+    #[error("the Point's coordinates are not finite numbers")]
+    NotFinite,
+    #[error("the Point [{0}, {1}] lies outside Haiti's extent {HAITI_EXTENT:?} (are longitude and latitude swapped?)")]
+    PointOutside(f64, f64),
+    #[error("invalid GeoJSON geometry: {0}")]
+    NotGeoJson(#[source] serde_json::Error),
+    #[error("unsupported geometry: {0}")]
+    Unsupported(#[source] geojson::Error),
+    #[error("the geometry is empty")]
+    Empty,
+    #[error("the geometry's bounding box [{}, {}, {}, {}] lies outside Haiti's extent {HAITI_EXTENT:?}", .0.min().x, .0.min().y, .0.max().x, .0.max().y)]
+    Outside(geo::Rect<f64>),
+    #[error("invalid geometry: {0}")]
+    Invalid(String),
+}
+
+fn parse_geometry(raw: Option<&str>) -> Result<Geom, GeometryError> {
     let Some(raw) = raw.filter(|r| *r != "null") else {
         return Ok(Geom::None);
     };
@@ -414,7 +435,7 @@ fn parse_geometry(raw: Option<&str>) -> Result<Geom, String> {
         let p = serde_json::from_str::<PointGeometry>(raw).ok()?;
         (p.kind == "Point").then(|| {
             if p.coordinates.n < 2 || p.coordinates.n > 3 {
-                return Err("a Point needs 2 or 3 coordinates".to_string());
+                return Err(GeometryError::PointArity);
             }
             Ok((p.coordinates.v[0], p.coordinates.v[1]))
         })
@@ -422,33 +443,22 @@ fn parse_geometry(raw: Option<&str>) -> Result<Geom, String> {
     if let Some(point) = point {
         let (x, y) = point?;
         if !x.is_finite() || !y.is_finite() {
-            return Err("the Point's coordinates are not finite numbers".into());
+            return Err(GeometryError::NotFinite);
         }
         let r = geo::Rect::new(geo::coord! {x: x, y: y}, geo::coord! {x: x, y: y});
         if !in_extent(&r) {
-            return Err(format!(
-                "the Point [{x}, {y}] lies outside Haiti's extent {HAITI_EXTENT:?} (are longitude and latitude swapped?)"
-            ));
+            return Err(GeometryError::PointOutside(x, y));
         }
         return Ok(Geom::Point([x, y]));
     }
-    let g: geojson::Geometry =
-        serde_json::from_str(raw).map_err(|e| format!("invalid GeoJSON geometry: {e}"))?;
-    let g: Geometry<f64> = g
-        .try_into()
-        .map_err(|e: geojson::Error| format!("unsupported geometry: {e}"))?;
-    let r = g.bounding_rect().ok_or("the geometry is empty")?;
+    let g: geojson::Geometry = serde_json::from_str(raw).map_err(GeometryError::NotGeoJson)?;
+    let g: Geometry<f64> = g.try_into().map_err(GeometryError::Unsupported)?;
+    let r = g.bounding_rect().ok_or(GeometryError::Empty)?;
     if !in_extent(&r) {
-        return Err(format!(
-            "the geometry's bounding box [{}, {}, {}, {}] lies outside Haiti's extent {HAITI_EXTENT:?}",
-            r.min().x,
-            r.min().y,
-            r.max().x,
-            r.max().y
-        ));
+        return Err(GeometryError::Outside(r));
     }
     if let Some(problem) = validation_problem(&g) {
-        return Err(format!("invalid geometry: {problem}"));
+        return Err(GeometryError::Invalid(problem));
     }
     Ok(Geom::Shape(Box::new(g)))
 }
@@ -607,7 +617,22 @@ struct Parsed<'a> {
     own: [(usize, usize); 2],
 }
 
-type FeatureError = (Option<String>, String);
+/// Why a feature was refused: its id where it has one, and what is wrong with it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{problem}")]
+pub(super) struct FeatureError {
+    pub(super) id: Option<String>,
+    pub(super) problem: String,
+}
+
+impl FeatureError {
+    fn new(id: Option<String>, problem: impl std::fmt::Display) -> FeatureError {
+        FeatureError {
+            id,
+            problem: problem.to_string(),
+        }
+    }
+}
 
 fn parse_feature<'a>(
     spec: &CollectionSpec,
@@ -627,7 +652,7 @@ fn read_feature<'a>(
     spec: &CollectionSpec,
     wanted: &[&str],
     raw: &'a str,
-    scanned: Option<onepass::Top<'a>>,
+    scanned: Option<onepass::FeatureMembers<'a>>,
     dates: &mut TextMemo<Interval>,
 ) -> Result<Parsed<'a>, FeatureError> {
     let listed = scanned.is_some();
@@ -641,7 +666,7 @@ fn read_feature<'a>(
         ),
         None => {
             let f: RawFeature = serde_json::from_str(raw)
-                .map_err(|e| (None, format!("not a GeoJSON feature: {e}")))?;
+                .map_err(|e| FeatureError::new(None, format_args!("not a GeoJSON feature: {e}")))?;
             (
                 f.kind,
                 f.id.map(RawValue::get),
@@ -652,29 +677,29 @@ fn read_feature<'a>(
         }
     };
     let id: Cow<str> = match id_raw {
-        None => return Err((None, "has no \"id\"".into())),
+        None => return Err(FeatureError::new(None, "has no \"id\"")),
         Some(v) => match json_str(v) {
             Some(s) if !s.is_empty() => s,
-            Some(_) => return Err((None, "\"id\" is empty".into())),
+            Some(_) => return Err(FeatureError::new(None, "\"id\" is empty")),
             None => match serde_json::from_str::<serde_json::Number>(v) {
                 Ok(n) => Cow::Owned(n.to_string()),
                 Err(_) => {
-                    return Err((
+                    return Err(FeatureError::new(
                         None,
-                        format!("\"id\" must be a non-empty string or a number, found {}", v),
+                        format_args!("\"id\" must be a non-empty string or a number, found {v}"),
                     ))
                 }
             },
         },
     };
-    let fail = |problem: String| (Some(id.to_string()), problem);
+    let fail = |problem: String| FeatureError::new(Some(id.to_string()), problem);
     if kind != "Feature" {
         return Err(fail(format!(
             "\"type\" is \"{}\", expected \"Feature\"",
             kind
         )));
     }
-    let geom = parse_geometry(geometry_raw).map_err(fail)?;
+    let geom = parse_geometry(geometry_raw).map_err(|e| fail(e.to_string()))?;
     if matches!(geom, Geom::None) && !spec.allow_null_geometry {
         return Err(fail("has no geometry".into()));
     }
@@ -683,7 +708,7 @@ fn read_feature<'a>(
         Some(p) => p,
         None => {
             let mut de = serde_json::Deserializer::from_str(props);
-            Pick(wanted)
+            PickMembers(wanted)
                 .deserialize(&mut de)
                 .map_err(|e| fail(format!("\"properties\" is not an object: {e}")))?
                 .into_iter()
@@ -910,11 +935,11 @@ fn split_array(text: &str, open: usize) -> Option<(Vec<(usize, usize)>, usize)> 
 /// features, when the file is plain enough for that (otherwise None, and serde_json decides).
 fn split_collection(text: &str) -> Option<Vec<(usize, usize)>> {
     let t = text.as_bytes();
-    let mut i = scan::ws(t, 0);
+    let mut i = scan::skip_whitespace(t, 0);
     if t.get(i) != Some(&b'{') {
         return None;
     }
-    i = scan::ws(t, i + 1);
+    i = scan::skip_whitespace(t, i + 1);
     let (mut kind_ok, mut features) = (false, None);
     let mut seen = Vec::new();
     loop {
@@ -927,11 +952,11 @@ fn split_collection(text: &str) -> Option<Vec<(usize, usize)>> {
             return None;
         }
         seen.push(key);
-        i = scan::ws(t, k_end);
+        i = scan::skip_whitespace(t, k_end);
         if t.get(i) != Some(&b':') {
             return None;
         }
-        i = scan::ws(t, i + 1);
+        i = scan::skip_whitespace(t, i + 1);
         let v_end = match key {
             "features" => {
                 if t.get(i) != Some(&b'[') {
@@ -970,14 +995,14 @@ fn split_collection(text: &str) -> Option<Vec<(usize, usize)>> {
                 e
             }
         };
-        i = scan::ws(t, v_end);
+        i = scan::skip_whitespace(t, v_end);
         match t.get(i) {
-            Some(b',') => i = scan::ws(t, i + 1),
+            Some(b',') => i = scan::skip_whitespace(t, i + 1),
             Some(b'}') => break,
             _ => return None,
         }
     }
-    if scan::ws(t, i + 1) != t.len() || !kind_ok {
+    if scan::skip_whitespace(t, i + 1) != t.len() || !kind_ok {
         return None;
     }
     features
@@ -999,7 +1024,7 @@ pub(super) fn id_hash(s: &str) -> u64 {
 }
 
 /// The features of one stretch of the file, parsed and gathered column by column.
-struct Part {
+struct ParsedBlock {
     /// The position of its first feature in the layer.
     first: usize,
     /// The features' JSON, and where each is in it.
@@ -1023,7 +1048,7 @@ struct Part {
     error: Option<(usize, FeatureError)>,
 }
 
-impl Part {
+impl ParsedBlock {
     fn failure(&self) -> Option<(usize, &FeatureError)> {
         self.error.as_ref().map(|(k, e)| (self.first + k, e))
     }
@@ -1041,7 +1066,7 @@ fn parse_part(
     first: usize,
     spans: &[(usize, usize)],
     dict: &SharedDict,
-) -> Part {
+) -> ParsedBlock {
     let mut part = PartBuilder::new(spec, dict, spans.len());
     for span in spans {
         let raw = &text[span.0..span.1];
@@ -1055,10 +1080,10 @@ fn parse_part(
     part
 }
 
-/// Gathers parsed features into a [`Part`], one at a time, until the first that fails.
+/// Gathers parsed features into a [`ParsedBlock`], one at a time, until the first that fails.
 struct PartBuilder<'s> {
     spec: &'s CollectionSpec,
-    part: Part,
+    part: ParsedBlock,
     segment: SegmentBuilder<'s>,
     /// The members of the feature being read, as the one-pass scan lists them.
     members: Vec<(usize, usize)>,
@@ -1086,7 +1111,7 @@ impl<'s> PartBuilder<'s> {
         let nq = spec.queryables.len();
         PartBuilder {
             spec,
-            part: Part {
+            part: ParsedBlock {
                 first: 0,
                 segment: Segment::default(),
                 stored: Vec::with_capacity(n),
@@ -1187,7 +1212,8 @@ impl<'s> PartBuilder<'s> {
                             }
                             Err(e) => {
                                 let problem = format!("\"{}\": {e}", q.property);
-                                part.error = Some((k, (Some(p.id.to_string()), problem)));
+                                part.error =
+                                    Some((k, FeatureError::new(Some(p.id.to_string()), problem)));
                                 return false;
                             }
                         };
@@ -1215,12 +1241,12 @@ impl<'s> PartBuilder<'s> {
         }
     }
 
-    fn finish(self) -> Part {
+    fn finish(self) -> ParsedBlock {
         self.finish_keeping_memos().0
     }
 
     /// [`finish`](Self::finish), also giving back what it learnt, for the next builder.
-    fn finish_keeping_memos(self) -> (Part, Memos) {
+    fn finish_keeping_memos(self) -> (ParsedBlock, Memos) {
         let mut part = self.part;
         let (segment, entries) = self.segment.finish_keeping_memo();
         part.segment = segment;
@@ -1330,7 +1356,7 @@ const FRAME_MAX: usize = 1 << 20;
 /// A layer's features, parsed.
 struct Features {
     n: usize,
-    parts: Vec<Part>,
+    parts: Vec<ParsedBlock>,
     /// The dictionary of the parts' segments.
     dict: SharedDict,
     digest: u64,
@@ -1339,30 +1365,30 @@ struct Features {
 /// The position of the `[` that opens the features array, scanning the collection's members
 /// before it (checked properly later, with the rest of the frame).
 fn features_open(t: &[u8]) -> Option<usize> {
-    let mut i = scan::ws(t, 0);
+    let mut i = scan::skip_whitespace(t, 0);
     if t.get(i) != Some(&b'{') {
         return None;
     }
-    i = scan::ws(t, i + 1);
+    i = scan::skip_whitespace(t, i + 1);
     loop {
         if t.get(i) != Some(&b'"') {
             return None;
         }
         let k_end = scan::string(t, i + 1)?;
         let key = &t[i + 1..k_end - 1];
-        i = scan::ws(t, k_end);
+        i = scan::skip_whitespace(t, k_end);
         if t.get(i) != Some(&b':') {
             return None;
         }
-        i = scan::ws(t, i + 1);
+        i = scan::skip_whitespace(t, i + 1);
         if key == b"features" {
             return (t.get(i) == Some(&b'[')).then_some(i);
         }
-        i = scan::ws(t, scan::value(t, i)?);
+        i = scan::skip_whitespace(t, scan::value(t, i)?);
         if t.get(i) != Some(&b',') {
             return None;
         }
-        i = scan::ws(t, i + 1);
+        i = scan::skip_whitespace(t, i + 1);
     }
 }
 
@@ -1392,7 +1418,7 @@ fn read_whole(
     let digest = digest_bytes(text.as_bytes());
     let threads = rayon::current_num_threads().max(1);
     let dict = SharedDict::default();
-    let parse_all = |spans: &[(usize, usize)]| -> Vec<Part> {
+    let parse_all = |spans: &[(usize, usize)]| -> Vec<ParsedBlock> {
         let per_part = (spans.len() / (threads * 8)).clamp(1, 16_384);
         spans
             .par_chunks(per_part)
@@ -1518,11 +1544,11 @@ pub fn load_layer(dir: &Path, spec: &Arc<CollectionSpec>) -> Result<Layer, LoadE
             "its id is not unique in the file".into(),
         ));
     }
-    if let Some((i, (id, problem))) = failed {
-        return Err(feature_error(i, id.as_deref(), problem.clone()));
+    if let Some((i, e)) = failed {
+        return Err(feature_error(i, e.id.as_deref(), e.problem));
     }
 
-    let Placed {
+    let Indexed {
         shapes,
         unplaced,
         times,
@@ -1596,7 +1622,7 @@ fn first_duplicate(ids: &[(u64, u32)], store: &Store) -> Option<usize> {
 }
 
 /// A layer's features placed: their shapes, index and extent, dates and filter columns.
-struct Placed {
+struct Indexed {
     shapes: Shapes,
     unplaced: Vec<u32>,
     times: Option<Vec<Interval>>,
@@ -1609,10 +1635,10 @@ struct Placed {
 /// distinct value folded once) and indexes the geometries.
 fn place(
     spec: &CollectionSpec,
-    mut parts: Vec<Part>,
+    mut parts: Vec<ParsedBlock>,
     n: usize,
     phase: &(dyn Fn(&str) + Sync),
-) -> Placed {
+) -> Indexed {
     let all_points = parts.iter().all(|p| p.shapes.is_empty());
     let mut points: Vec<[f64; 2]> = Vec::new();
     let mut shapes: Vec<Option<Geometry<f64>>> = Vec::new();
@@ -1741,7 +1767,7 @@ fn place(
     } else {
         Shapes::Any(shapes)
     };
-    Placed {
+    Indexed {
         shapes,
         unplaced,
         times,

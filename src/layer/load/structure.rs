@@ -15,7 +15,7 @@
 
 use super::{
     features_open, parse_feature, read_feature, scan, split_collection, Buffers, CollectionSpec,
-    Features, Memos, Part, PartBuilder, Pool, RawFeature, FRAME_MAX,
+    Features, Memos, ParsedBlock, PartBuilder, Pool, RawFeature, FRAME_MAX,
 };
 use crate::layer::digest::{digest_blocks, BlockDigests, DIGEST_BLOCK};
 use crate::layer::onepass;
@@ -140,7 +140,7 @@ fn walk_features(
                 end
             }
         };
-        let q = scan::ws(t, end);
+        let q = scan::skip_whitespace(t, end);
         match t.get(q) {
             None => return short(Resume::After(end)),
             Some(b']') => {
@@ -150,7 +150,7 @@ fn walk_features(
                 }
             }
             Some(b',') => {
-                let r = scan::ws(t, q + 1);
+                let r = scan::skip_whitespace(t, q + 1);
                 match t.get(r) {
                     None => return short(Resume::After(end)),
                     Some(b'{') => {}
@@ -238,7 +238,7 @@ struct Stretch {
     closed: bool,
     /// None when the chain did not hold together (something other than features and
     /// commas, or no end).
-    part: Option<Part>,
+    part: Option<ParsedBlock>,
 }
 
 /// Whether `text` reads as a GeoJSON feature's object (a guess, checked later).
@@ -311,7 +311,7 @@ pub(super) fn stream_structure(
     let Some(open) = features_open(&head) else {
         return Ok(None);
     };
-    let first = scan::ws(&head, open + 1);
+    let first = scan::skip_whitespace(&head, open + 1);
     if first >= head.len() {
         return Ok(None);
     }
