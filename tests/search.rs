@@ -146,7 +146,8 @@ fn candidates_render_as_geojson_features() {
 #[test]
 fn results_are_best_first_and_within_the_limit() {
     let all = g().search("Arcahaie", 5);
-    assert!(!all.is_empty() && all.len() <= 5);
+    // At least two, or the order below checks nothing.
+    assert!(all.len() >= 2 && all.len() <= 5, "{} candidates", all.len());
     assert_eq!(all[0].department, "Ouest");
     assert!(all.windows(2).all(|w| w[0].score >= w[1].score));
 }
