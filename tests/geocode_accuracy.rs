@@ -1,5 +1,6 @@
 //! Top-1 accuracy of the gazetteer search on two labelled sets, at department and at commune
-//! level. Run `cargo test --test geocode_accuracy -- --nocapture` to see the figures and misses.
+//! level. Run `cargo test --test geocode_accuracy -- --nocapture` to see the figures and misses
+//! (with `KAT_SHOW_WEAK=1`, the weakened geocoders' misses too).
 //!
 //! - `tests/geocode_cases.csv`: names as the incident records and news pages write them. A good
 //!   part of its rows come from `data/incidents.csv`, the same records the alias table
