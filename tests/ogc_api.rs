@@ -492,8 +492,17 @@ async fn incident_features_carry_the_documented_properties() {
             assert!(p.get(key).is_some(), "{} lacks {key}", f["id"]);
         }
         assert!(p["actors"].is_array() && p["corroborating_urls"].is_array());
+        // A placed incident has a precision of 1 to 4; only an unplaced one has none.
         let prec = p["geo_precision"].as_u64();
-        assert!(prec.is_none() || (1..=4).contains(&prec.unwrap()));
+        assert!(
+            match prec {
+                None => f["geometry"].is_null(),
+                Some(n) => (1..=4).contains(&n) && !f["geometry"].is_null(),
+            },
+            "{}: precision {prec:?} with geometry {}",
+            f["id"],
+            f["geometry"]
+        );
     }
 }
 
