@@ -22,6 +22,16 @@
 //!     "Jean Rabel", "Camp Perrin");
 //!   - fr.wikipedia.org/wiki/Grand'Anse_(Haïti): the Kreyòl name "Grantans" and the chef-lieu;
 //!   - ht.wikipedia.org/wiki/Fondèblan_(komin): "Fondèblan", a commune of Sid since 2015;
+//!   - fr.wikipedia.org/wiki/Hinche and /Mirebalais: the communal sections of each;
+//!   - simple.wikipedia.org/wiki/Hinche and es.wikipedia.org/wiki/Léogâne: Kreyòl names of
+//!     communes ("Mayisad", "Sèka Kavajal", "Tomonn", "Leyogàn");
+//!   - jeunehaiti.com's descriptions of Jacmel, Cayes-Jacmel, Léogâne and Jérémie (IHSI's
+//!     figures): their communal sections as the page spells them ("Montagne- La-Voute"); a
+//!     section the page gives to Jacmel but COD-AB to La Vallée (Morne-à-Brûler, the page
+//!     predating La Vallée) is left out;
+//!   - a school report on the Centre department (fr.scribd.com/document/488484657): its
+//!     communes, written without accents ("Maissade", "Belladere", "Boucan-carre");
+//!   - fenamh.org.ht/amaga: the communes of Grand'Anse whose mayors sit on its board;
 //!   - a triboland.com article in Kreyòl: "6èm seksyon Lafag nan komin Senlwidinò" (Nòdwès).
 //!
 //! Each threshold is one that the bundled gazetteer meets and that a weaker geocoder does not:
@@ -33,12 +43,14 @@
 //! | set | bundled | without aliases | accent-blind | threshold |
 //! |---|---|---|---|---|
 //! | incident-derived | 99.4%, 97.3% | 49.7%, 45.6% | 99.4%, 97.3% | 95%, 95% |
-//! | public | 95.0%, 94.9% | 95.0%, 94.9% | 94.1%, 93.9% | 95%, 94% |
+//! | public | 91.4%, 91.2% | 90.7%, 90.6% | 90.7%, 90.6% | 91%, 91% |
 //!
-//! The alias table adds nothing on the public set: its names are COD-AB section and commune
-//! names in other spellings, which the fuzzy match finds, and the Kreyòl names there that are
-//! not in the table ("Senlwidinò", "Fondèblan") are missed with or without it. On that set the
-//! margin over a geocoder that does not fold accents is one case at each level.
+//! On the public set the alias table and accent folding each win one case ("Leyogàn" for
+//! Léogâne, and "Ogé"): its names are mostly COD-AB section and commune names in other spellings,
+//! which the typo-tolerant match finds either way, and the Kreyòl names there that the table
+//! lacks ("Senlwidinò", "Sèka Kavajal", "Tomonn", "Fondèblan") are missed with or without it.
+//! The margin over either weaker geocoder is therefore one case at each level. Most other misses
+//! are names that several units share ("Bassin", "Sarazin", "Grande-Rivière", "Grand Boucan").
 
 use std::path::{Path, PathBuf};
 
@@ -144,7 +156,7 @@ fn report(label: &str, s: Score) {
 /// (department, commune) thresholds of the incident-derived set.
 const INCIDENT_MIN: (f64, f64) = (0.95, 0.95);
 /// (department, commune) thresholds of the held-out public set.
-const PUBLIC_MIN: (f64, f64) = (0.95, 0.94);
+const PUBLIC_MIN: (f64, f64) = (0.91, 0.91);
 
 fn check(label: &str, s: Score, min: (f64, f64)) {
     report(label, s);
@@ -175,7 +187,7 @@ fn incident_derived_names_find_their_department_and_commune() {
 fn names_from_other_public_pages_find_their_department_and_commune() {
     let g = Gazetteer::load(Path::new("data")).expect("gazetteer loads");
     let cases = read_cases("tests/geocode_cases_public.csv");
-    assert!(cases.len() >= 90, "only {} labelled cases", cases.len());
+    assert!(cases.len() >= 150, "only {} labelled cases", cases.len());
     assert!(cases.iter().all(|c| c.source.starts_with("https://")));
     assert!(cases
         .iter()

@@ -193,3 +193,9 @@ fn a_place_beside_an_unknown_one_is_kept_at_commune_level() {
     assert_eq!(p.geo_precision, Some(3));
     assert_eq!(p.commune.as_deref(), Some("Cap-Haïtien"));
 }
+
+#[test]
+fn a_name_several_units_share_is_placed_by_the_commune_beside_it() {
+    let c = top("Sarazin, Mirebalais");
+    assert_eq!(c.commune.as_deref(), Some("Mirebalais"));
+}
