@@ -28,7 +28,8 @@
 //!   - jeunehaiti.com's descriptions of Jacmel, Cayes-Jacmel, Léogâne and Jérémie (IHSI's
 //!     figures): their communal sections as the page spells them ("Montagne- La-Voute"); a
 //!     section the page gives to Jacmel but COD-AB to La Vallée (Morne-à-Brûler, the page
-//!     predating La Vallée) is left out;
+//!     predating La Vallée) is left out, and so is Léogâne's section "Gros-Morne", a query
+//!     the incident-derived set already labels as the Artibonite commune;
 //!   - a school report on the Centre department (fr.scribd.com/document/488484657): its
 //!     communes, written without accents ("Maissade", "Belladere", "Boucan-carre");
 //!   - fenamh.org.ht/amaga: the communes of Grand'Anse whose mayors sit on its board;
