@@ -6,7 +6,9 @@
 use std::sync::OnceLock;
 
 use actix_web::{test, web};
-use kat::api::{Snapshot, State};
+use kat::api::State;
+use kat::catalog::config::Config;
+use kat::catalog::Catalog;
 
 use super::{data_dir, manifest_dir, Response};
 
@@ -15,12 +17,9 @@ fn state() -> web::Data<State> {
     static STATE: OnceLock<web::Data<State>> = OnceLock::new();
     STATE
         .get_or_init(|| {
-            let snapshot = Snapshot::load(&data_dir()).expect("the bundled data loads");
-            web::Data::new(State::new(
-                snapshot,
-                data_dir(),
-                manifest_dir().join("static"),
-            ))
+            let config = Config::locate(&data_dir(), None);
+            let catalog = Catalog::open(data_dir(), config).expect("the bundled data loads");
+            web::Data::new(State::new(catalog, manifest_dir().join("static")))
         })
         .clone()
 }
