@@ -2,7 +2,7 @@
 
 use super::encode::{self, Link, GEOJSON};
 use super::http::{base_url, etag_matches, resource};
-use super::negotiate::negotiate;
+use super::negotiate::{negotiate, negotiate_among, Format};
 use super::params::{
     parse_bbox, parse_datetime, parse_limit, parse_near, parse_near_feature, parse_offset,
     parse_value, parse_within, ParamError, Params, DEFAULT_LIMIT,
@@ -10,6 +10,7 @@ use super::params::{
 use super::problem::ApiError;
 use super::state::State;
 use crate::catalog::Snapshot;
+use crate::format::{csv, feature::Features, gpkg};
 use crate::layer::{CollectionSpec, Layer};
 use crate::query::{self, ItemsQuery, Near};
 use actix_web::http::header;
@@ -148,11 +149,25 @@ fn expected_value(q: &crate::layer::Queryable) -> &'static str {
 
 /// A link to the same query at another offset.
 fn page_href(base: &str, path: &str, p: &Params, offset: usize, limit: usize) -> String {
-    href(base, path, p, Some((offset, limit)))
+    href(base, path, p, Some((offset, limit)), FormatParam::Keep)
+}
+
+/// What a link does with the request's `f`.
+#[derive(Clone, Copy)]
+enum FormatParam {
+    Keep,
+    /// Replaces it (`None`: removes it, for the default format).
+    Set(Option<&'static str>),
 }
 
 /// A link to `path` with the request's parameters, paged at `(offset, limit)` or not paged.
-fn href(base: &str, path: &str, p: &Params, paging: Option<(usize, usize)>) -> String {
+fn href(
+    base: &str,
+    path: &str,
+    p: &Params,
+    paging: Option<(usize, usize)>,
+    f: FormatParam,
+) -> String {
     let mut out = String::with_capacity(base.len() + path.len() + 128);
     out.push_str(base);
     out.push_str(path);
@@ -160,9 +175,13 @@ fn href(base: &str, path: &str, p: &Params, paging: Option<(usize, usize)>) -> S
     let start = out.len();
     let mut s = form_urlencoded::Serializer::for_suffix(out, start);
     for (k, v) in p.iter() {
-        if k != "offset" && k != "limit" {
+        let replaced = k == "f" && matches!(f, FormatParam::Set(_));
+        if k != "offset" && k != "limit" && !replaced {
             s.append_pair(k, v);
         }
+    }
+    if let FormatParam::Set(Some(name)) = f {
+        s.append_pair("f", name);
     }
     if let Some((offset, limit)) = paging {
         s.append_pair("limit", &limit.to_string());
@@ -177,13 +196,14 @@ fn href(base: &str, path: &str, p: &Params, paging: Option<(usize, usize)>) -> S
     out
 }
 
-/// A weak ETag: the answer is a function of the data version and the request (only its
-/// timeStamp differs).
-fn items_etag(snap: &Snapshot, req: &HttpRequest) -> String {
+/// A weak ETag: the answer is a function of the data version, the request and the format
+/// it is served in (only its timeStamp differs).
+fn items_etag(snap: &Snapshot, req: &HttpRequest, format: Format) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     req.path().hash(&mut h);
     req.query_string().hash(&mut h);
+    format.name().hash(&mut h);
     req.connection_info().host().hash(&mut h);
     format!("W/\"{}-{:016x}\"", snap.version, h.finish())
 }
@@ -204,9 +224,9 @@ async fn items_in(
     let snap = state.snapshot();
     let layer = layer(&snap, id)?;
     let p = Params::parse(req.query_string(), Some(&allowed(&layer.spec)))?;
-    negotiate(&req, &p, false)?;
+    let format = negotiate_among(&req, &p, &[Format::Json, Format::Csv])?;
     let q = items_query(&p, layer, &snap, DEFAULT_LIMIT)?;
-    let etag = items_etag(&snap, &req);
+    let etag = items_etag(&snap, &req, format);
     if etag_matches(&req, &etag) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
@@ -216,23 +236,39 @@ async fn items_in(
 
     let base = base_url(&req);
     let rpath = req.path();
+    let (media, other, other_f) = match format {
+        Format::Csv => (csv::LINK_TYPE, GEOJSON, None),
+        _ => (GEOJSON, csv::LINK_TYPE, Some("csv")),
+    };
+    let download = format!("/collections/{}/download", layer.id());
     let mut links = vec![
         Link::new(
             page_href(&base, rpath, &p, q.offset, q.limit),
             "self",
-            GEOJSON,
+            media,
             "This page",
+        ),
+        Link::new(
+            href(&base, &download, &p, None, FormatParam::Set(None)),
+            "alternate",
+            GEOJSON,
+            "Every feature matching these filters, as one file",
         ),
         Link::new(
             href(
                 &base,
-                &format!("/collections/{}/download", layer.id()),
+                rpath,
                 &p,
-                None,
+                Some((q.offset, q.limit)),
+                FormatParam::Set(other_f),
             ),
             "alternate",
-            GEOJSON,
-            "Every feature matching these filters, as one file",
+            other,
+            if other_f.is_some() {
+                "This page as CSV"
+            } else {
+                "This page as GeoJSON"
+            },
         ),
         Link::new(
             format!("{base}/collections/{}", layer.id()),
@@ -241,12 +277,20 @@ async fn items_in(
             layer.spec.title.clone(),
         ),
     ];
+    for (f, media, title) in DOWNLOADS {
+        links.push(Link::new(
+            href(&base, &download, &p, None, FormatParam::Set(*f)),
+            "enclosure",
+            media,
+            *title,
+        ));
+    }
     let next = q.offset.saturating_add(results.items.len());
     if !results.items.is_empty() && next < results.matched {
         links.push(Link::new(
             page_href(&base, rpath, &p, next, q.limit),
             "next",
-            GEOJSON,
+            media,
             "Next page",
         ));
     }
@@ -255,13 +299,23 @@ async fn items_in(
         links.push(Link::new(
             page_href(&base, rpath, &p, prev, q.limit),
             "prev",
-            GEOJSON,
+            media,
             "Previous page",
         ));
     }
-    let body = encode::feature_collection(layer, &results, &links, &crate::temporal::now_rfc3339());
+    let (body, content_type) = match format {
+        Format::Csv => (
+            csv::encode(&mut Features::new(layer, &results)).map_err(internal)?,
+            csv::MEDIA_TYPE,
+        ),
+        _ => (
+            encode::feature_collection(layer, &results, &links, &crate::temporal::now_rfc3339()),
+            GEOJSON,
+        ),
+    };
     let mut res = HttpResponse::Ok();
-    res.insert_header((header::CONTENT_TYPE, GEOJSON))
+    res.insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::VARY, "Accept"))
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("OGC-NumberMatched", results.matched.to_string()))
@@ -275,6 +329,38 @@ async fn items_in(
     }
     res.insert_header((header::LINK, link_header));
     Ok(res.body(body))
+}
+
+/// The formats `/download` offers, as `(f, link type, title)`.
+const DOWNLOADS: &[(Option<&str>, &str, &str)] = &[
+    (
+        None,
+        GEOJSON,
+        "Every feature matching these filters, as one GeoJSON file",
+    ),
+    (
+        Some("csv"),
+        csv::LINK_TYPE,
+        "Every feature matching these filters, as one CSV file",
+    ),
+    (
+        Some("gpkg"),
+        gpkg::MEDIA_TYPE,
+        "Every feature matching these filters, as one GeoPackage",
+    ),
+];
+
+/// An encoder's failure: a fault of the server, logged, never of the request.
+fn internal(e: impl std::error::Error) -> ApiError {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    tracing::error!(error = %message, "an answer could not be encoded");
+    ApiError::Internal("the answer could not be encoded; the failure has been logged".into())
 }
 
 async fn item(
@@ -327,17 +413,46 @@ async fn download(
 ) -> Result<HttpResponse, ApiError> {
     let snap = state.snapshot();
     let layer = Arc::clone(layer(&snap, &path)?);
-    let mut allowed = allowed(&layer.spec);
-    allowed.retain(|p| *p != "f");
-    let p = Params::parse(req.query_string(), Some(&allowed))?;
+    let p = Params::parse(req.query_string(), Some(&allowed(&layer.spec)))?;
+    let format = negotiate_among(&req, &p, &[Format::Json, Format::Csv, Format::GeoPackage])?;
     let q = items_query(&p, &layer, &snap, usize::MAX)?;
-    let etag = items_etag(&snap, &req);
+    let etag = items_etag(&snap, &req, format);
     if etag_matches(&req, &etag) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
             .finish());
     }
     let results = Arc::new(query::run(&layer, &q));
+    let (media, extension) = match format {
+        Format::Csv => (csv::MEDIA_TYPE, "csv"),
+        Format::GeoPackage => (gpkg::MEDIA_TYPE, "gpkg"),
+        _ => (GEOJSON, "geojson"),
+    };
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CONTENT_TYPE, media))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}.{extension}\"", layer.id()),
+        ))
+        .insert_header((header::VARY, "Accept"))
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("OGC-NumberMatched", results.matched.to_string()));
+    match format {
+        Format::Csv => download_csv(layer, results, res).await,
+        Format::GeoPackage => download_gpkg(layer, results, res).await,
+        _ => Ok(download_geojson(layer, results, res)),
+    }
+}
+
+/// Features encoded per chunk as the body is sent.
+const CHUNK: usize = 2000;
+
+fn download_geojson(
+    layer: Arc<Layer>,
+    results: Arc<query::Results>,
+    mut res: actix_web::HttpResponseBuilder,
+) -> HttpResponse {
     let n = results.items.len();
     let head = format!(
         "{{\"type\":\"FeatureCollection\",\"name\":\"{}\",\"numberMatched\":{},\"numberReturned\":{},\"timeStamp\":\"{}\",\"features\":[\n",
@@ -346,7 +461,6 @@ async fn download(
         n,
         crate::temporal::now_rfc3339()
     );
-    const CHUNK: usize = 2000;
     let chunks = n.div_ceil(CHUNK);
     let body = futures_util::stream::iter(
         std::iter::once(Ok::<Bytes, std::convert::Infallible>(Bytes::from(head)))
@@ -362,14 +476,72 @@ async fn download(
             }))
             .chain(std::iter::once(Ok(Bytes::from_static(b"\n]}\n")))),
     );
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, GEOJSON))
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{}.geojson\"", layer.id()),
-        ))
-        .insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("OGC-NumberMatched", results.matched.to_string()))
-        .streaming(body))
+    res.streaming(body)
+}
+
+/// The header is written once every feature has been scanned for its properties (on a
+/// blocking thread: a large layer takes a while); the rows follow chunk by chunk.
+async fn download_csv(
+    layer: Arc<Layer>,
+    results: Arc<query::Results>,
+    mut res: actix_web::HttpResponseBuilder,
+) -> Result<HttpResponse, ApiError> {
+    let (layout, head) = web::block({
+        let layer = Arc::clone(&layer);
+        let results = Arc::clone(&results);
+        move || -> Result<_, csv::CsvError> {
+            let mut features = Features::new(&layer, &results);
+            let layout = csv::Layout::new(&crate::format::feature::Scan::run(&mut features)?);
+            let mut head = Vec::new();
+            layout.write_header(&mut head)?;
+            Ok((layout, head))
+        }
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    let n = results.items.len();
+    let body = futures_util::stream::iter(
+        std::iter::once(Ok::<Bytes, csv::CsvError>(Bytes::from(head))).chain(
+            (0..n.div_ceil(CHUNK)).map(move |c| {
+                let range = c * CHUNK..((c + 1) * CHUNK).min(n);
+                let mut out = Vec::with_capacity(range.len() * 512);
+                layout.write_rows(&mut Features::new(&layer, &results), range, &mut out)?;
+                Ok(Bytes::from(out))
+            }),
+        ),
+    );
+    Ok(res.streaming(body))
+}
+
+/// At most this many GeoPackages are written at once; more requests wait their turn.
+static GPKG_WRITERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// The file is written on a blocking thread into a temporary file, which is then sent with
+/// its length and removed.
+async fn download_gpkg(
+    layer: Arc<Layer>,
+    results: Arc<query::Results>,
+    mut res: actix_web::HttpResponseBuilder,
+) -> Result<HttpResponse, ApiError> {
+    let permit = GPKG_WRITERS.acquire().await.map_err(internal)?;
+    let (file, len) = web::block(move || {
+        let _permit = permit;
+        let info = gpkg::TableInfo {
+            name: layer.id(),
+            title: &layer.spec.title,
+            description: &layer.spec.description,
+        };
+        gpkg::write_temporary(
+            info,
+            &mut Features::new(&layer, &results),
+            &layer.spec.queryables,
+        )
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    Ok(res
+        .no_chunking(len)
+        .streaming(futures_util::stream::iter(gpkg::FileChunks::new(file))))
 }

@@ -9,6 +9,10 @@ use crate::layer::{CollectionSpec, QueryableType};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
+/// The media types of the CSV and GeoPackage answers.
+const CSV: &str = crate::format::csv::LINK_TYPE;
+const GPKG: &str = crate::format::gpkg::MEDIA_TYPE;
+
 fn responses(ok: Value) -> Value {
     let problem = |d: &str| json!({"description": d, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
     json!({
@@ -132,22 +136,41 @@ pub fn document(base: &str, collections: &[Arc<CollectionSpec>]) -> Value {
             items_params.insert(1, reference("datetime"));
         }
         items_params.extend(queryable_params(spec));
+        let mut page_params = items_params.clone();
+        for p in page_params.iter_mut().filter(|p| **p == reference("f")) {
+            *p = reference("f-features");
+        }
         paths.insert(format!("/collections/{id}/items"), json!({"get": {
             "summary": format!("{} (features)", spec.title),
             "description": spec.description,
             "operationId": format!("getFeatures_{id}"),
             "tags": [id],
-            "parameters": items_params.clone(),
-            "responses": responses(geojson_ok("A page of features, with numberMatched and next/prev links", "FeatureCollection")),
+            "parameters": page_params,
+            "responses": responses(json!({
+                "description": "A page of features, with numberMatched and next/prev links",
+                "content": {
+                    "application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}},
+                    CSV: {"schema": {"type": "string"}}
+                }
+            })),
         }}));
         let mut download_params = items_params.clone();
-        download_params.retain(|p| p != &reference("f"));
+        for p in download_params.iter_mut().filter(|p| **p == reference("f")) {
+            *p = reference("f-download");
+        }
         paths.insert(format!("/collections/{id}/download"), json!({"get": {
-            "summary": format!("{}: the whole layer, or its filtered view, as one GeoJSON file", spec.title),
+            "summary": format!("{}: the whole layer, or its filtered view, as one GeoJSON, CSV or GeoPackage file", spec.title),
             "operationId": format!("download_{id}"),
             "tags": [id],
             "parameters": download_params,
-            "responses": responses(json!({"description": "A GeoJSON file (Content-Disposition: attachment)", "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}}})),
+            "responses": responses(json!({
+                "description": "One file (Content-Disposition: attachment)",
+                "content": {
+                    "application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}},
+                    CSV: {"schema": {"type": "string"}},
+                    GPKG: {"schema": {"type": "string", "format": "binary"}}
+                }
+            })),
         }}));
         paths.insert(format!("/collections/{id}/items/{{featureId}}"), json!({"get": {
             "summary": format!("One feature of {}", spec.title),
@@ -170,6 +193,8 @@ pub fn document(base: &str, collections: &[Arc<CollectionSpec>]) -> Value {
         "components": {
             "parameters": {
                 "f": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false, "description": "Format: json (the default; geojson is the same)", "schema": {"type": "string", "enum": ["json", "geojson"]}},
+                "f-features": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false, "description": "Format: json (GeoJSON, the default; geojson is the same) or csv (one row per feature: id, properties, longitude/latitude for points, wkt for other geometries). Accept: text/csv does the same", "schema": {"type": "string", "enum": ["json", "geojson", "csv"]}},
+                "f-download": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false, "description": "Format: json (GeoJSON, the default; geojson is the same), csv, or gpkg (a GeoPackage with a spatial index). Accept: text/csv or application/geopackage+sqlite3 does the same", "schema": {"type": "string", "enum": ["json", "geojson", "csv", "gpkg"]}},
                 "bbox": {"name": "bbox", "in": "query", "required": false, "style": "form", "explode": false, "description": "minLon,minLat,maxLon,maxLat (WGS84); features intersecting the box, edges included", "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number", "minimum": -180, "maximum": 180}}},
                 "datetime": {"name": "datetime", "in": "query", "required": false, "style": "form", "explode": false, "description": "An RFC 3339 date-time, a date, or an interval a/b with '..' for an open end; features whose date intersects it (undated ones too)", "schema": {"type": "string"}},
                 "limit": {"name": "limit", "in": "query", "required": false, "style": "form", "explode": false, "description": "Features per page; larger values are served as the maximum", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
