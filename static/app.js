@@ -276,6 +276,7 @@
     toggle: $('panel-toggle'),
     panelClose: $('panel-close'),
     download: $('download-view'),
+    downloadFormat: $('download-format'),
     downloads: $('download-layers'),
     tileNotice: $('tile-notice'),
     nearby: $('nearby'),
@@ -611,20 +612,54 @@
     });
     (body.collections || []).forEach(function (c) {
       if (!c) return;
-      var id = c.id;
-      var href = null;
+      var enclosures = {};
       (c.links || []).forEach(function (l) {
-        if (!href && l && l.rel === 'enclosure' && l.href) href = l.href;
+        if (!l || l.rel !== 'enclosure' || !l.href) return;
+        var format = formatOfType(l.type);
+        if (format && !enclosures[format]) enclosures[format] = l.href;
       });
-      if (!href) return;
-      var a = el('a', 'download', ['Download ' + String(c.title || id) + ' (whole layer, GeoJSON)']);
-      a.href = href;
-      a.setAttribute('download', id + '.geojson');
+      if (!enclosures.geojson) return;
+      var a = el('a', 'download', []);
+      a.setAttribute('data-layer', String(c.id));
+      layerDownloads.push({ link: a, title: String(c.title || c.id), id: String(c.id), hrefs: enclosures });
       els.downloads.appendChild(el('li', null, [a]));
     });
+    updateLayerDownloads();
   }).catch(function (e) {
     els.downloads.appendChild(el('li', 'hint', ['Layer downloads are unavailable (' + e.message + ').']));
   });
+
+  // ---------------------------------------------------------------- downloads
+
+  /** The formats a download is offered in, by the value of the format select. */
+  var DOWNLOAD_FORMATS = {
+    geojson: { label: 'GeoJSON', extension: 'geojson', type: 'application/geo+json' },
+    csv: { label: 'CSV', extension: 'csv', type: 'text/csv' },
+    gpkg: { label: 'GeoPackage', extension: 'gpkg', type: 'application/geopackage+sqlite3' }
+  };
+
+  /** The format a link's media type names, if it is one the select offers. */
+  function formatOfType(type) {
+    var base = String(type || '').split(';')[0].trim().toLowerCase();
+    var found = null;
+    Object.keys(DOWNLOAD_FORMATS).forEach(function (k) {
+      if (DOWNLOAD_FORMATS[k].type === base) found = k;
+    });
+    return found;
+  }
+
+  /** Each layer's whole-layer link, with its enclosure link per format. */
+  var layerDownloads = [];
+
+  function updateLayerDownloads() {
+    var want = els.downloadFormat.value;
+    layerDownloads.forEach(function (d) {
+      var format = d.hrefs[want] ? want : 'geojson';
+      d.link.href = d.hrefs[format];
+      d.link.setAttribute('download', d.id + '.' + DOWNLOAD_FORMATS[format].extension);
+      d.link.textContent = 'Download ' + d.title + ' (whole layer, ' + DOWNLOAD_FORMATS[format].label + ')';
+    });
+  }
 
   // ---------------------------------------------------------------- nearby
 
@@ -816,7 +851,12 @@
   }
 
   function updateDownload() {
-    els.download.href = '/collections/incidents/download?' + viewParams().toString();
+    var format = DOWNLOAD_FORMATS[els.downloadFormat.value] ? els.downloadFormat.value : 'geojson';
+    var params = viewParams();
+    if (format !== 'geojson') params.set('f', format);
+    els.download.href = '/collections/incidents/download?' + params.toString();
+    els.download.setAttribute('download', 'incidents-view.' + DOWNLOAD_FORMATS[format].extension);
+    els.download.textContent = 'Download this view (' + DOWNLOAD_FORMATS[format].label + ')';
   }
 
   function syncDateBounds() {
@@ -834,6 +874,10 @@
 
   [els.from, els.to, els.type, els.dept].forEach(function (input) {
     input.addEventListener('change', onFiltersChanged);
+  });
+  els.downloadFormat.addEventListener('change', function () {
+    updateDownload();
+    updateLayerDownloads();
   });
   els.radius.addEventListener('change', function () {
     writeHistory(false);
