@@ -37,10 +37,11 @@ const PNG_1x1 = Buffer.from(
 /**
  * A page on its own context. Every request not for the Kat server is aborted, so map tiles
  * fail (tiles: 'block'), unless tiles: 'stub', which answers tile requests with a blank PNG
- * from here. `errors` collects console errors and uncaught exceptions, except the
+ * from here. `setup(page)` runs before the page loads. `errors` collects console errors and
+ * uncaught exceptions, except the
  * browser's own "Failed to load resource" line for a request this harness aborted.
  */
-export async function openPage(browser, { viewport = { width: 1280, height: 800 }, tiles = 'block', hash = '' } = {}) {
+export async function openPage(browser, { viewport = { width: 1280, height: 800 }, tiles = 'block', hash = '', setup = null } = {}) {
   const context = await browser.newContext({ viewport, acceptDownloads: true });
   const page = await context.newPage();
   const aborted = new Set();
@@ -63,6 +64,8 @@ export async function openPage(browser, { viewport = { width: 1280, height: 800 
     errors.push(`console: ${msg.text()} (${where || 'no location'})`);
   });
   page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+  // Routes a test adds before the page loads (page routes win over the context's).
+  if (setup) await setup(page);
   const first = page.waitForRequest((r) => isViewItems(r.url()));
   await page.goto(`${BASE}/${hash}`);
   await first;
@@ -204,4 +207,89 @@ export function idSet(features) {
 
 export function sorted(set) {
   return [...set].sort();
+}
+
+/** Whether the server declares `/collections/incidents/aggregate` in /api. */
+export async function serverHasAggregate() {
+  const doc = await api('/api');
+  return Object.keys(doc.paths || {}).some((p) => /^\/collections\/(incidents|\{collectionId\})\/aggregate$/.test(p));
+}
+
+function isoWeek(day) {
+  const d = new Date(`${day}T00:00:00Z`);
+  const thursday = new Date(d.getTime() + (3 - ((d.getUTCDay() + 6) % 7)) * 86400000);
+  const year = thursday.getUTCFullYear();
+  const jan4 = new Date(Date.UTC(year, 0, 4));
+  const week1 = new Date(jan4.getTime() - ((jan4.getUTCDay() + 6) % 7) * 86400000);
+  const w = 1 + Math.round((thursday - week1 - 3 * 86400000) / (7 * 86400000));
+  return `${year}-W${String(w).padStart(2, '0')}`;
+}
+
+/** The period of a day, as /aggregate names it. */
+export function periodOf(day, interval) {
+  if (interval === 'day') return day;
+  if (interval === 'week') return isoWeek(day);
+  if (interval === 'month') return day.slice(0, 7);
+  return day.slice(0, 4);
+}
+
+/**
+ * /aggregate computed by brute force here: every feature of the items query with the same
+ * filters, grouped and counted one by one.
+ */
+export async function bruteAggregate(search) {
+  const q = new URLSearchParams(search);
+  const groupby = (q.get('groupby') || '').split(',').filter(Boolean);
+  const interval = q.get('interval');
+  q.delete('groupby');
+  q.delete('interval');
+  q.set('limit', '10000');
+  const { features, numberMatched } = await allFeatures(`/collections/incidents/items?${q}`);
+  const groups = new Map();
+  for (const f of features) {
+    const p = f.properties;
+    const g = {};
+    for (const k of groupby) g[k] = p[k] ?? null;
+    if (interval) g.period = periodOf(p.event_date, interval);
+    const key = JSON.stringify(g);
+    const acc = groups.get(key) || { ...g, count: 0, sum_fatalities: 0 };
+    acc.count += 1;
+    acc.sum_fatalities += typeof p.fatalities === 'number' ? p.fatalities : 0;
+    groups.set(key, acc);
+  }
+  return { numberMatched, groups: [...groups.values()] };
+}
+
+/**
+ * Makes /aggregate available to the page: the server's own when it has one; otherwise
+ * answered from here by brute force (and declared in the page's copy of /api), so that the
+ * chart and the choropleth are exercised either way. Returns whether the server's is used.
+ */
+export async function provideAggregate(page) {
+  if (await serverHasAggregate()) return true;
+  await page.route('**/api', async (route) => {
+    const res = await route.fetch();
+    const doc = await res.json();
+    doc.paths['/collections/{collectionId}/aggregate'] = { get: { summary: 'answered by the test harness' } };
+    await route.fulfill({ response: res, json: doc });
+  });
+  await page.route('**/collections/incidents/aggregate?**', async (route) => {
+    const u = new URL(route.request().url());
+    await route.fulfill({ json: await bruteAggregate(u.search) });
+  });
+  return false;
+}
+
+/** The map's centre and zoom from the page's permalink. */
+export async function mapView(page) {
+  const h = new URLSearchParams((await page.evaluate(() => location.hash)).replace(/^#/, ''));
+  return { z: Number(h.get('z')), lat: Number(h.get('lat')), lon: Number(h.get('lon')) };
+}
+
+/** Great-circle distance in metres (a sphere is close enough for a test's tolerance). */
+export function metres([lon1, lat1], [lon2, lat2]) {
+  const r = Math.PI / 180;
+  const a = Math.sin(((lat2 - lat1) * r) / 2) ** 2 +
+    Math.cos(lat1 * r) * Math.cos(lat2 * r) * Math.sin(((lon2 - lon1) * r) / 2) ** 2;
+  return 2 * 6371008.8 * Math.asin(Math.sqrt(a));
 }
