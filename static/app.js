@@ -1596,6 +1596,18 @@
   map.createPane('kat-choropleth');
   map.getPane('kat-choropleth').style.zIndex = 350;
 
+  // The legend sits on the map, where the shading is, on phones too.
+  var ChoroLegend = L.Control.extend({
+    options: { position: 'bottomright' },
+    onAdd: function () {
+      var box = L.DomUtil.create('div', 'leaflet-control kat-choro-control');
+      box.appendChild(els.choroLegend);
+      L.DomEvent.disableClickPropagation(box);
+      return box;
+    }
+  });
+  new ChoroLegend().addTo(map);
+
   var boundaryData = { department: null, commune: null };
   var choro = { seq: 0, ctrl: null, layer: null };
 
