@@ -23,9 +23,16 @@ export const LAUNCH_ARGS = [
   '--disable-sync',
 ];
 
-/** A fresh browser (chromium.launch gives it its own temporary profile). */
-export function launch() {
-  return chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS, timeout: 60_000 });
+/**
+ * A fresh browser (chromium.launch gives it its own temporary profile). Headless Chromium
+ * hides scrollbars; `scrollbars: true` shows them as a desktop browser does, taking width
+ * from a scrolling panel.
+ */
+export function launch({ scrollbars = false } = {}) {
+  return chromium.launch({
+    executablePath: CHROMIUM, args: LAUNCH_ARGS, timeout: 60_000,
+    ignoreDefaultArgs: scrollbars ? ['--hide-scrollbars'] : [],
+  });
 }
 
 // A 1x1 transparent PNG, served in place of map tiles when a test wants the base map "up".
