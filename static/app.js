@@ -437,13 +437,13 @@
       var paths = Object.keys((body && body.paths) || {});
       var has = function (re) { return paths.some(function (p) { return re.test(p); }); };
       caps.aggregate = has(/^\/collections\/(incidents|\{collectionId\})\/aggregate$/);
-      caps.tiles = has(/^\/collections\/(incidents|\{collectionId\})\/tiles\/WebMercatorQuad\/\{tileMatrix\}\/\{tileRow\}\/\{tileCol\}$/);
+      caps.tiles = has(/^\/collections\/(incidents|\{collectionId\})\/tiles\/(WebMercatorQuad|\{tileMatrixSetId\})\/\{tileMatrix\}\/\{tileRow\}\/\{tileCol\}$/);
     }).catch(function () { caps.aggregate = false; caps.tiles = false; })
   ]);
 
   function NoAggregate() {
     this.name = 'NoAggregate';
-    this.message = 'this server has no /aggregate';
+    this.message = 'too many incidents to count without the server\'s /aggregate';
   }
 
   // ---------------------------------------------------------------- map
@@ -594,7 +594,36 @@
 
   function loadView(seq, ctrl) {
     var plan = viewPlan();
-    if (caps.tiles && plan.exact) return loadTiledView(seq, ctrl, plan);
+    if (caps.tiles && plan.exact) {
+      if (drawMode === 'tiles') return loadTiledView(seq, ctrl, plan);
+      // Markers while the view holds few enough to load; tiles beyond, where nothing is capped.
+      return viewCount(plan, ctrl).then(function (n) {
+        if (seq !== loadSeq) return null;
+        if (n !== null && n > CAP) return loadTiledView(seq, ctrl, plan);
+        return loadMarkers(seq, ctrl, plan);
+      });
+    }
+    return loadMarkers(seq, ctrl, plan);
+  }
+
+  /** How many incidents the view holds, from /aggregate (null when it cannot say). */
+  function viewCount(plan, ctrl) {
+    if (!caps.aggregate) return Promise.resolve(null);
+    return Promise.all(plan.variants.map(function (v) {
+      var q = new URLSearchParams(v.toString());
+      q.set('groupby', 'event_type');
+      return getJSON(AGGREGATE_URL + '?' + q.toString(), ctrl.signal);
+    })).then(function (bodies) {
+      var n = 0;
+      bodies.forEach(function (b) { n += typeof b.numberMatched === 'number' ? b.numberMatched : 0; });
+      return n;
+    }, function (e) {
+      if (isAbort(e)) throw e;
+      return null;
+    });
+  }
+
+  function loadMarkers(seq, ctrl, plan) {
     showDrawn(incidents);
     var seen = new Set();
     var matched = 0;
@@ -672,6 +701,8 @@
 
   // ---------------------------------------------------------------- incidents from vector tiles
 
+  /** 'tiles' draws from tiles at any count (draw=tiles in the URL); otherwise only beyond CAP. */
+  var drawMode = '';
   var TILE_URL = '/collections/incidents/tiles/WebMercatorQuad/';
   var tileGrid = null;
   var tileGridKey = null;
@@ -1268,7 +1299,6 @@
     var total = 0;
     function page(u) {
       return getJSON(u, signal).then(function (body) {
-        if (typeof body.numberMatched === 'number' && body.numberMatched > ITEMS_COUNT_MAX) throw new NoAggregate();
         (Array.isArray(body.features) ? body.features : []).forEach(function (f) {
           if (!plan.keep(f)) return;
           var p = f.properties || {};
@@ -1289,7 +1319,16 @@
         return next ? page(next) : null;
       });
     }
-    var chain = Promise.resolve();
+    // First how many there are, so that a large layer is never downloaded for this.
+    var chain = Promise.all(plan.variants.map(function (v) {
+      var q = new URLSearchParams(v.toString());
+      q.set('limit', '1');
+      return getJSON('/collections/incidents/items?' + q.toString(), signal);
+    })).then(function (bodies) {
+      var n = 0;
+      bodies.forEach(function (b) { n += typeof b.numberMatched === 'number' ? b.numberMatched : 0; });
+      if (n > ITEMS_COUNT_MAX) throw new NoAggregate();
+    });
     plan.variants.forEach(function (v) {
       chain = chain.then(function () {
         var q = new URLSearchParams(v.toString());
@@ -1777,7 +1816,8 @@
       r: els.radius.value,
       by: els.byUnit.value,
       m: els.byMeasure.value,
-      iv: els.interval.value
+      iv: els.interval.value,
+      draw: drawMode
     };
   }
 
@@ -1795,6 +1835,7 @@
     if (s.by) p.set('by', s.by);
     if (s.by && s.m && s.m !== 'count') p.set('m', s.m);
     if (s.iv && s.iv !== 'month') p.set('iv', s.iv);
+    if (s.draw) p.set('draw', s.draw);
     return '#' + p.toString();
   }
 
@@ -1823,6 +1864,7 @@
     s.by = by === 'department' || by === 'commune' ? by : '';
     s.m = p.get('m') === 'fatalities' ? 'fatalities' : 'count';
     s.iv = p.get('iv') === 'week' ? 'week' : 'month';
+    s.draw = p.get('draw') === 'tiles' ? 'tiles' : '';
     var dept = p.get('dept') || '';
     s.dept = DEPARTMENTS.indexOf(dept) >= 0 ? dept : '';
     var r = p.get('r') || DEFAULT_RADIUS;
@@ -1839,6 +1881,7 @@
     els.byUnit.value = s.by;
     els.byMeasure.value = s.m;
     els.interval.value = s.iv;
+    drawMode = s.draw;
     els.radius.value = s.r;
     syncDateBounds();
     if (s.z !== undefined) {

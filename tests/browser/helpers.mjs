@@ -304,7 +304,7 @@ export function metres([lon1, lat1], [lon2, lat2]) {
 /** Whether the server declares incident vector tiles in /api. */
 export async function serverHasTiles() {
   const doc = await api('/api');
-  return Object.keys(doc.paths || {}).some((p) => /^\/collections\/(incidents|\{collectionId\})\/tiles\/WebMercatorQuad\/\{tileMatrix\}\/\{tileRow\}\/\{tileCol\}$/.test(p));
+  return Object.keys(doc.paths || {}).some((p) => /^\/collections\/(incidents|\{collectionId\})\/tiles\/(WebMercatorQuad|\{tileMatrixSetId\})\/\{tileMatrix\}\/\{tileRow\}\/\{tileCol\}$/.test(p));
 }
 
 // A small MVT writer for the harness below: varints, length-delimited fields, one layer.

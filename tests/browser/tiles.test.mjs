@@ -1,5 +1,7 @@
 // Incidents drawn from vector tiles: no cap, and the counts drawn add up to the status
-// count, which is numberMatched, at every zoom that shows the whole layer.
+// count, which is numberMatched, at every zoom that shows the whole layer. The map draws
+// from tiles beyond 5,000 incidents in view; draw=tiles in the URL makes it draw from them
+// at any count.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, openPage, api, statusCount, isViewItems, provideTiles, viewRequestAfter, clickablePoint } from './helpers.mjs';
@@ -22,7 +24,7 @@ async function drawnCount(page) {
 }
 
 test('with tiles, every matching incident is drawn at any zoom and the status count is numberMatched', async () => {
-  const { context, page, errors } = await openPage(browser, { setup: provideTiles, hash: '#z=7&lat=19.0&lon=-72.8' });
+  const { context, page, errors } = await openPage(browser, { setup: provideTiles, hash: '#z=7&lat=19.0&lon=-72.8&draw=tiles' });
   const all = (await api('/collections/incidents/items?limit=1')).numberMatched;
   const withGeometry = (await api('/collections/incidents/items?bbox=-75,17.5,-71,20.5&limit=1')).numberMatched;
   // The whole country in view: every incident with a place is in some tile.
@@ -34,7 +36,7 @@ test('with tiles, every matching incident is drawn at any zoom and the status co
   assert.equal(await page.locator('.leaflet-marker-icon.kat-incident:not(.kat-tile-point)').count(), 0);
   // Zoom 9 still over the whole layer, with a filter.
   const url = await viewRequestAfter(page, async () => {
-    await page.evaluate(() => { location.hash = '#z=8&lat=19.0&lon=-72.8&type=massacre'; });
+    await page.evaluate(() => { location.hash = '#z=8&lat=19.0&lon=-72.8&type=massacre&draw=tiles'; });
   }, (u) => u.searchParams.get('event_type') === 'massacre');
   const expected = (await api(`/collections/incidents/items?bbox=${url.searchParams.get('bbox')}&event_type=massacre&limit=1`)).numberMatched;
   assert.equal(await statusCount(page), expected);
@@ -46,7 +48,7 @@ test('with tiles, every matching incident is drawn at any zoom and the status co
 });
 
 test('a single incident from a tile opens its popup; an aggregated one zooms in', async () => {
-  const { context, page, errors } = await openPage(browser, { setup: provideTiles, hash: '#z=13&lat=18.545&lon=-72.335' });
+  const { context, page, errors } = await openPage(browser, { setup: provideTiles, hash: '#z=13&lat=18.545&lon=-72.335&draw=tiles' });
   await drawnCount(page);
   // Several incidents may share a point: click the one on top.
   const pt = await clickablePoint(page, '.kat-tile-point.kat-incident');
@@ -54,7 +56,7 @@ test('a single incident from a tile opens its popup; an aggregated one zooms in'
   const popup = page.locator('.leaflet-popup-content .kat-popup');
   await popup.waitFor({ state: 'visible' });
   assert.match(await popup.textContent(), /Source:/);
-  await page.evaluate(() => { location.hash = '#z=7&lat=19.0&lon=-72.8'; });
+  await page.evaluate(() => { location.hash = '#z=7&lat=19.0&lon=-72.8&draw=tiles'; });
   await drawnCount(page);
   const z0 = Number(new URLSearchParams((await page.evaluate(() => location.hash)).slice(1)).get('z'));
   const c = await page.evaluate(() => {
