@@ -14,7 +14,6 @@ pub mod index;
 pub mod layer;
 pub mod metrics;
 pub mod query;
-pub mod reload;
 pub mod sort;
 pub mod synth;
 pub mod temporal;

@@ -55,10 +55,17 @@ pub struct Results {
 /// Runs the query. Spatial conditions go through the index; the others are tested per
 /// candidate. Without non-spatial conditions, counts come from subtree sizes.
 pub fn run(layer: &Layer, q: &ItemsQuery) -> Results {
+    // A value that does not read as its queryable's type matches nothing (the API refuses
+    // it before it gets here).
     let prepared: Vec<(usize, PreparedValue)> = q
         .filters
         .iter()
-        .map(|(c, v)| (*c, layer.prepare(*c, v)))
+        .map(|(c, v)| {
+            (
+                *c,
+                layer.prepare(*c, v).unwrap_or_else(|| layer.nothing(*c)),
+            )
+        })
         .collect();
     let datetime = q.datetime;
     let has_filter = datetime.is_some() || !prepared.is_empty();

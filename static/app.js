@@ -65,7 +65,8 @@
     4: 'placed at department level'
   };
 
-  var LAYER_DOWNLOADS = ['incidents', 'gang_areas', 'departments', 'communes', 'sections'];
+  /** Collections the map draws in a layer of its own; every other one gets a generic layer. */
+  var BUILT_IN_LAYERS = ['incidents', 'gang_areas', 'departments', 'communes', 'sections'];
 
   var RADII = ['1', '5', '10', '25', '50'];
   var DEFAULT_RADIUS = '5';
@@ -518,7 +519,7 @@
   }
 
   var narrow = window.matchMedia('(max-width: 700px)');
-  L.control.layers(
+  var layersControl = L.control.layers(
     { 'OpenStreetMap': tiles },
     {
       'Incidents': incidentLayer,
@@ -889,12 +890,51 @@
     console.warn('Kat: armed-group areas unavailable:', e.message);
   });
 
+  /** A popup listing a feature's properties, as text. */
+  function propertiesPopup(feature) {
+    var props = feature.properties || {};
+    var rows = Object.keys(props).filter(function (k) { return props[k] !== null && props[k] !== ''; })
+      .map(function (k) {
+        var v = props[k];
+        var text = Array.isArray(v) ? v.join('; ') : (typeof v === 'object' ? JSON.stringify(v) : String(v));
+        return el('tr', null, [el('th', null, [k]), el('td', null, [text])]);
+      });
+    var box = el('div', 'kat-popup', [el('p', 'kat-popup-title', [String(feature.id)])]);
+    box.appendChild(el('table', 'kat-props', rows));
+    return box;
+  }
+
+  /** An overlay for a collection declared in the config, loaded when first shown. */
+  function collectionLayer(c) {
+    var loaded = false;
+    var layer = L.geoJSON(null, {
+      pointToLayer: function (f, latlng) {
+        return L.circleMarker(latlng, { radius: 6, color: '#1f4e79', weight: 2, fillOpacity: 0.6 });
+      },
+      style: function () { return { color: '#1f4e79', weight: 2, fillOpacity: 0.15 }; },
+      onEachFeature: function (f, l) { l.bindPopup(function () { return propertiesPopup(f); }); }
+    });
+    layer.on('add', function () {
+      if (loaded) return;
+      loaded = true;
+      loadAllPages('/collections/' + encodeURIComponent(c.id) + '/items?limit=1000', function (features) {
+        layer.addData({ type: 'FeatureCollection', features: features.filter(function (f) { return f && f.geometry; }) });
+      }).catch(function (e) {
+        loaded = false;
+        console.warn('Kat: layer ' + c.id + ' unavailable:', e.message);
+      });
+    });
+    return layer;
+  }
+
   getJSON('/collections').then(function (body) {
-    var byId = {};
-    (body.collections || []).forEach(function (c) { byId[c.id] = c; });
-    LAYER_DOWNLOADS.forEach(function (id) {
-      var c = byId[id];
+    (body.collections || []).forEach(function (c) {
+      if (!c || BUILT_IN_LAYERS.indexOf(c.id) >= 0) return;
+      layersControl.addOverlay(collectionLayer(c), String(c.title || c.id));
+    });
+    (body.collections || []).forEach(function (c) {
       if (!c) return;
+      var id = c.id;
       var href = null;
       (c.links || []).forEach(function (l) {
         if (!href && l && l.rel === 'enclosure' && l.href) href = l.href;

@@ -1,13 +1,15 @@
 //! `/collections/{id}/items`, `/items/{featureId}` and `/download`: parse → query → encode.
 
 use super::encode::{self, Link, GEOJSON};
-use super::handlers::{base_url, etag_matches, resource};
+use super::http::{base_url, etag_matches, resource};
 use super::negotiate::negotiate;
 use super::params::{
     parse_bbox, parse_datetime, parse_limit, parse_near, parse_near_feature, parse_offset,
     parse_value, parse_within, ParamError, Params, DEFAULT_LIMIT,
 };
-use super::{ApiError, Snapshot, State};
+use super::problem::ApiError;
+use super::state::State;
+use crate::catalog::Snapshot;
 use crate::layer::{CollectionSpec, Layer};
 use crate::query::{self, ItemsQuery, Near};
 use actix_web::http::header;
@@ -15,14 +17,19 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use std::sync::Arc;
 
-pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    // Each known collection's items path is also a static route: static paths are matched by
-    // comparing strings, a `{segment}` pattern by running a regex, on the busiest route.
-    for spec in crate::layer::COLLECTIONS {
-        let id = spec.id;
+pub(super) fn routes(cfg: &mut web::ServiceConfig, collections: &[Arc<str>]) {
+    // Each collection's items path at start is also a static route: static paths are matched
+    // by comparing strings, a `{segment}` pattern by running a regex, on the busiest route.
+    // Collections that a reload adds are served by the pattern.
+    for id in collections {
+        let path = format!("/collections/{id}/items");
+        let id = Arc::clone(id);
         cfg.service(resource(
-            &format!("/collections/{id}/items"),
-            move |req: HttpRequest, state: web::Data<State>| items_in(req, id, state),
+            &path,
+            move |req: HttpRequest, state: web::Data<State>| {
+                let id = Arc::clone(&id);
+                async move { items_in(req, &id, state).await }
+            },
         ));
     }
     cfg.service(resource("/collections/{id}/items", items))
@@ -41,31 +48,20 @@ const COMMON: &[&str] = &[
     "f",
 ];
 
-/// The parameters `/items` accepts on this collection, worked out once per collection.
-fn allowed(spec: &CollectionSpec) -> &'static [&'static str] {
-    static ALLOWED: std::sync::OnceLock<Vec<(&'static str, Vec<&'static str>)>> =
-        std::sync::OnceLock::new();
-    let all = ALLOWED.get_or_init(|| {
-        crate::layer::COLLECTIONS
+/// The parameters `/items` accepts on this collection.
+fn allowed(spec: &CollectionSpec) -> Vec<&str> {
+    let mut a: Vec<&str> = Vec::with_capacity(COMMON.len() + spec.queryables.len());
+    a.extend(
+        COMMON
             .iter()
-            .map(|spec| {
-                let mut a: Vec<&str> = COMMON.to_vec();
-                if spec.time_property.is_none() {
-                    a.retain(|p| *p != "datetime");
-                }
-                a.extend(spec.queryables.iter().map(|q| q.name));
-                (spec.id, a)
-            })
-            .collect()
-    });
-    all.iter()
-        .find(|(id, _)| *id == spec.id)
-        .map_or(COMMON, |(_, a)| a.as_slice())
+            .filter(|p| spec.time_property.is_some() || **p != "datetime"),
+    );
+    a.extend(spec.queryables.iter().map(|q| q.name.as_str()));
+    a
 }
 
 fn layer<'a>(snap: &'a Snapshot, id: &str) -> Result<&'a Arc<Layer>, ApiError> {
-    snap.catalog
-        .layer(id)
+    snap.layer(id)
         .ok_or_else(|| ApiError::NotFound(format!("no collection '{id}'; see /collections")))
 }
 
@@ -93,9 +89,12 @@ pub fn items_query(
         q.offset = parse_offset(s)?;
     }
     for (i, queryable) in layer.spec.queryables.iter().enumerate() {
-        if let Some(v) = p.get(queryable.name) {
-            q.filters
-                .push((i, parse_value(queryable.name, v)?.to_string()));
+        if let Some(v) = p.get(&queryable.name) {
+            let v = parse_value(&queryable.name, v)?;
+            if layer.prepare(i, v).is_none() {
+                return Err(ParamError::new(&queryable.name, v, expected_value(queryable)).into());
+            }
+            q.filters.push((i, v.to_string()));
         }
     }
     let origin = match (p.get("near"), p.get("near_feature")) {
@@ -113,7 +112,7 @@ pub fn items_query(
             let unknown = || {
                 ParamError::new("near_feature", s, "COLLECTION/FEATURE_ID of an existing feature that has a geometry, e.g. incidents/HT-2025-007")
             };
-            let other = snap.catalog.layer(collection).ok_or_else(unknown)?;
+            let other = snap.layer(collection).ok_or_else(unknown)?;
             let idx = other.position(fid).ok_or_else(unknown)?;
             Some(other.anchor(idx).ok_or_else(unknown)?)
         }
@@ -133,6 +132,18 @@ pub fn items_query(
         (None, None) => None,
     };
     Ok(q)
+}
+
+/// What a `name=value` parameter takes, for its error.
+fn expected_value(q: &crate::layer::Queryable) -> &'static str {
+    use crate::layer::QueryableType;
+    match q.kind {
+        QueryableType::String(_) => "a text",
+        QueryableType::Integer => "an integer, e.g. 10",
+        QueryableType::Number => "a number, e.g. 2.5",
+        QueryableType::Boolean => "true or false",
+        QueryableType::Date => "a date YYYY-MM-DD, a month YYYY-MM or an RFC 3339 date-time",
+    }
 }
 
 /// A link to the same query at another offset.
@@ -174,7 +185,7 @@ fn items_etag(snap: &Snapshot, req: &HttpRequest) -> String {
     req.path().hash(&mut h);
     req.query_string().hash(&mut h);
     req.connection_info().host().hash(&mut h);
-    format!("W/\"{}-{:016x}\"", snap.catalog.version, h.finish())
+    format!("W/\"{}-{:016x}\"", snap.version, h.finish())
 }
 
 async fn items(
@@ -192,7 +203,7 @@ async fn items_in(
 ) -> Result<HttpResponse, ApiError> {
     let snap = state.snapshot();
     let layer = layer(&snap, id)?;
-    let p = Params::parse(req.query_string(), Some(allowed(layer.spec)))?;
+    let p = Params::parse(req.query_string(), Some(&allowed(&layer.spec)))?;
     negotiate(&req, &p, false)?;
     let q = items_query(&p, layer, &snap, DEFAULT_LIMIT)?;
     let etag = items_etag(&snap, &req);
@@ -227,7 +238,7 @@ async fn items_in(
             format!("{base}/collections/{}", layer.id()),
             "collection",
             "application/json",
-            layer.spec.title,
+            layer.spec.title.clone(),
         ),
     ];
     let next = q.offset.saturating_add(results.items.len());
@@ -300,13 +311,13 @@ async fn item(
             format!("{base}/collections/{id}"),
             "collection",
             "application/json",
-            layer.spec.title,
+            layer.spec.title.clone(),
         ),
     ];
     let links = serde_json::to_string(&links).unwrap_or_else(|_| "[]".into());
     let mut body = Vec::with_capacity(layer.feature_len(idx) + links.len() + 16);
     layer.write_feature_with_links(idx, &mut body, &links);
-    Ok(super::json_response(&req, body, GEOJSON))
+    Ok(super::http::json_response(&req, body, GEOJSON))
 }
 
 async fn download(
@@ -316,7 +327,7 @@ async fn download(
 ) -> Result<HttpResponse, ApiError> {
     let snap = state.snapshot();
     let layer = Arc::clone(layer(&snap, &path)?);
-    let mut allowed = allowed(layer.spec).to_vec();
+    let mut allowed = allowed(&layer.spec);
     allowed.retain(|p| *p != "f");
     let p = Params::parse(req.query_string(), Some(&allowed))?;
     let q = items_query(&p, &layer, &snap, usize::MAX)?;

@@ -5,8 +5,9 @@
 //! reads `components.parameters.limit` at that key.
 
 use super::params::{DEFAULT_LIMIT, MAX_LIMIT, MAX_WITHIN_M};
-use crate::layer::{CollectionSpec, COLLECTIONS};
+use crate::layer::{CollectionSpec, QueryableType};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 fn responses(ok: Value) -> Value {
     let problem = |d: &str| json!({"description": d, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
@@ -38,18 +39,30 @@ fn queryable_params(spec: &CollectionSpec) -> Vec<Value> {
             json!({
                 "name": q.name, "in": "query", "required": false, "style": "form", "explode": false,
                 "description": q.description,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 200}
+                "schema": param_schema(q.kind)
             })
         })
         .collect()
+}
+
+/// What a `name=value` parameter of this type takes.
+fn param_schema(kind: QueryableType) -> Value {
+    match kind {
+        QueryableType::String(_) => json!({"type": "string", "minLength": 1, "maxLength": 200}),
+        QueryableType::Integer => json!({"type": "integer"}),
+        QueryableType::Number => json!({"type": "number"}),
+        QueryableType::Boolean => json!({"type": "boolean"}),
+        // A day, a month or a date-time: the feature's date must meet it.
+        QueryableType::Date => json!({"type": "string", "minLength": 7, "maxLength": 40}),
+    }
 }
 
 fn reference(name: &str) -> Value {
     json!({"$ref": format!("#/components/parameters/{name}")})
 }
 
-/// The whole document, with `base` as its server.
-pub fn document(base: &str) -> Value {
+/// The whole document for these collections, with `base` as its server.
+pub fn document(base: &str, collections: &[Arc<CollectionSpec>]) -> Value {
     let mut paths = Map::new();
     let get = |summary: &str, op: &str, params: Vec<Value>, ok: Value| json!({"get": {"summary": summary, "operationId": op, "parameters": params, "responses": responses(ok)}});
     paths.insert(
@@ -102,11 +115,11 @@ pub fn document(base: &str) -> Value {
         json!({"name": "lat", "in": "query", "required": true, "schema": {"type": "number", "minimum": -90, "maximum": 90}}),
     ], geojson_ok("The units containing the point", "Feature")));
     paths.insert("/collections/{collectionId}".into(), get("One collection", "describeCollection", vec![
-        json!({"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": COLLECTIONS.iter().map(|c| c.id).collect::<Vec<_>>()}}),
+        json!({"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": collections.iter().map(|c| c.id.as_str()).collect::<Vec<_>>()}}),
         reference("f"),
     ], json_ok("The collection", json!({"type": "object", "required": ["id", "links"]}))));
-    for spec in COLLECTIONS {
-        let id = spec.id;
+    for spec in collections {
+        let id = &spec.id;
         let mut items_params = vec![
             reference("bbox"),
             reference("limit"),

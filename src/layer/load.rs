@@ -14,13 +14,13 @@
 //! array far from its start, a stray value in the array, a missing comma) is read whole, so
 //! that serde_json can word what is wrong.
 
+use super::column::{Column, Values};
 use super::digest::digest_bytes;
 use super::store::{FramePiece, Segment, SegmentBuilder, SharedDict, Store, TextMemo};
-use super::{onepass, Column, Extent, Layer, LoadError, Shapes};
+use super::{onepass, Extent, Layer, LoadError, Shapes};
+use crate::catalog::config::{CollectionSpec, QueryableType, HAITI_EXTENT, MAX_QUERYABLES};
 use crate::index::SpatialIndex;
-use crate::layer::spec::{CollectionSpec, HAITI_EXTENT};
 use crate::temporal::{format_instant, parse_feature_date, Interval};
-use crate::text::fold;
 use geo::{BoundingRect, Geometry, Validation};
 use rayon::prelude::*;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
@@ -28,8 +28,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 mod structure;
@@ -98,9 +98,6 @@ enum Geom {
     Point([f64; 2]),
     Shape(Box<Geometry<f64>>),
 }
-
-/// The most queryables a collection declares.
-const MAX_QUERYABLES: usize = 4;
 
 /// Picks the named members of the properties object without building the others (the
 /// serde_json path, for features [`onepass`] leaves to it, and for its error messages).
@@ -236,7 +233,7 @@ fn json_str(v: &str) -> Option<Cow<'_, str>> {
 }
 
 /// A property's text: a string as is, an array of strings joined by U+001F.
-fn text_of(v: &str) -> Result<Option<Cow<'_, str>>, String> {
+fn text_of(v: &str) -> Result<Option<Cow<'_, str>>, ValueError> {
     if v == "null" {
         return Ok(None);
     }
@@ -261,9 +258,62 @@ fn text_of(v: &str) -> Result<Option<Cow<'_, str>>, String> {
     if let Ok(n) = serde_json::from_str::<serde_json::Number>(v) {
         return Ok(Some(Cow::Owned(n.to_string())));
     }
-    Err(format!(
-        "expected a string, a number or an array of strings, found {v}"
-    ))
+    if v == "true" || v == "false" {
+        return Ok(Some(Cow::Borrowed(v)));
+    }
+    Err(ValueError::Unreadable(clip(v)))
+}
+
+/// Why a queryable's value was refused.
+#[derive(Debug, thiserror::Error)]
+enum ValueError {
+    #[error("expected a string, a number, a boolean or an array of strings, found {0}")]
+    Unreadable(String),
+    #[error("is declared {declared} in the config, expected {expected}, found {found}")]
+    WrongType {
+        declared: &'static str,
+        expected: &'static str,
+        found: String,
+    },
+}
+
+/// A value as a message shows it: at most 60 characters.
+fn clip(v: &str) -> String {
+    match v.char_indices().nth(60) {
+        Some((at, _)) => format!("{}...", &v[..at]),
+        None => v.to_string(),
+    }
+}
+
+/// Checks that a queryable's value, as the file holds it (`raw`) and as text (`text`), is of
+/// the queryable's declared type; the problem in words when it is not.
+fn check_type(kind: QueryableType, array: bool, raw: &str, text: &str) -> Result<(), ValueError> {
+    let first = raw.as_bytes().first().copied().unwrap_or(b' ');
+    let fits = match kind {
+        QueryableType::String(_) => !array || first == b'[' || first == b'"',
+        QueryableType::Integer => first != b'"' && first != b'[' && text.parse::<i64>().is_ok(),
+        QueryableType::Number => {
+            first != b'"' && first != b'[' && text.parse::<f64>().is_ok_and(f64::is_finite)
+        }
+        QueryableType::Boolean => raw == "true" || raw == "false",
+        QueryableType::Date => first == b'"' && feature_date(text).is_some(),
+    };
+    if fits {
+        return Ok(());
+    }
+    let expected = match kind {
+        QueryableType::String(_) if array => "an array of strings",
+        QueryableType::String(_) => "a string",
+        QueryableType::Integer => "an integer",
+        QueryableType::Number => "a number",
+        QueryableType::Boolean => "true or false",
+        QueryableType::Date => "a date string (YYYY-MM-DD, YYYY-MM or an RFC 3339 date-time)",
+    };
+    Err(ValueError::WrongType {
+        declared: kind.name(),
+        expected,
+        found: clip(raw),
+    })
 }
 
 /// [`parse_feature_date`], with the common `YYYY-MM-DD` read directly.
@@ -650,7 +700,7 @@ fn read_feature<'a>(
         }
     }
     let mut at = n_req;
-    let time = match spec.time_property {
+    let time = match &spec.time_property {
         Some(name) => {
             let v = picked[at];
             at += 1;
@@ -1122,14 +1172,21 @@ impl<'s> PartBuilder<'s> {
                 Some(raw) => match self.local[c].get(raw) {
                     Some(code) => *code,
                     None => {
-                        let code = match text_of(raw) {
+                        let q = &spec.queryables[c];
+                        let text = text_of(raw).and_then(|t| match t {
+                            Some(text) => {
+                                check_type(q.kind, q.array, raw, &text).map(|()| Some(text))
+                            }
+                            None => Ok(None),
+                        });
+                        let code = match text {
                             Ok(None) => u32::MAX,
                             Ok(Some(text)) => {
                                 part.distinct[c].push(text.as_ref().into());
                                 part.distinct[c].len() as u32 - 1
                             }
                             Err(e) => {
-                                let problem = format!("\"{}\": {e}", spec.queryables[c].property);
+                                let problem = format!("\"{}\": {e}", q.property);
                                 part.error = Some((k, (Some(p.id.to_string()), problem)));
                                 return false;
                             }
@@ -1309,6 +1366,15 @@ fn features_open(t: &[u8]) -> Option<usize> {
     }
 }
 
+/// The properties a feature is read for: the required ones, the time property, then each
+/// queryable's (a name may repeat: every slot that names it gets the value).
+pub(super) fn wanted_properties(spec: &CollectionSpec) -> Vec<&str> {
+    let mut wanted: Vec<&str> = spec.required.iter().map(String::as_str).collect();
+    wanted.extend(spec.time_property.as_deref());
+    wanted.extend(spec.queryables.iter().map(|q| q.property.as_str()));
+    wanted
+}
+
 /// Loads `spec.file` below `dir`.
 /// Reads the file whole and splits it into features: by lines if it holds one feature per
 /// line, by structure otherwise, and with serde_json when neither scan understands it (which
@@ -1368,10 +1434,10 @@ fn read_whole(
     })
 }
 
-pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, LoadError> {
+pub fn load_layer(dir: &Path, spec: &Arc<CollectionSpec>) -> Result<Layer, LoadError> {
     let started = Instant::now();
     let file = spec.file.to_string();
-    let path = dir.join(spec.file);
+    let path = dir.join(&spec.file);
     let phase = |name: &str| {
         tracing::debug!(
             layer = spec.id,
@@ -1379,9 +1445,7 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
             "{name}"
         )
     };
-    let mut wanted: Vec<&str> = spec.required.to_vec();
-    wanted.extend(spec.time_property);
-    wanted.extend(spec.queryables.iter().map(|q| q.property));
+    let wanted = wanted_properties(spec);
     let read_error = |e: std::io::Error| LoadError::Read {
         file: file.clone(),
         problem: e.kind().to_string(),
@@ -1474,7 +1538,7 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         "layer loaded"
     );
     Ok(Layer {
-        spec,
+        spec: Arc::clone(spec),
         store,
         ids,
         shapes,
@@ -1556,36 +1620,23 @@ fn place(
     let mut boxes: Vec<[f64; 4]> = Vec::new();
     let mut positions: Vec<u32> = Vec::new();
     let mut unplaced = Vec::new();
-    let mut times = spec.time_property.map(|_| Vec::with_capacity(n));
-    let mut columns: Vec<Column> = spec
-        .queryables
-        .iter()
-        .map(|q| Column {
-            kind: q.kind,
-            values: Vec::new(),
-            codes: Vec::with_capacity(n),
-        })
-        .collect();
-    // Per column: the raw text as the file holds it → its code, and folded text → code. Each
-    // distinct raw value is folded once.
-    let mut raw_codes: Vec<HashMap<Box<str>, u32>> = vec![HashMap::new(); columns.len()];
-    let mut folded_codes: Vec<HashMap<String, u32>> = vec![HashMap::new(); columns.len()];
-    // The columns' dictionaries first, part by part in order: distinct values are few.
-    let mut part_codes: Vec<Vec<Vec<u32>>> = vec![Vec::with_capacity(parts.len()); columns.len()];
+    let mut times = spec.time_property.as_ref().map(|_| Vec::with_capacity(n));
+    // The columns' dictionaries first, part by part in order: distinct values are few. Each
+    // distinct text gets one code for the layer.
+    let ncol = spec.queryables.len();
+    let mut texts: Vec<Vec<Box<str>>> = vec![Vec::new(); ncol];
+    let mut codes_of: Vec<HashMap<Box<str>, u32>> = vec![HashMap::new(); ncol];
+    let mut part_codes: Vec<Vec<Vec<u32>>> = vec![Vec::with_capacity(parts.len()); ncol];
     for part in &parts {
-        for (c, col) in columns.iter_mut().enumerate() {
+        for c in 0..ncol {
             let global: Vec<u32> = part.distinct[c]
                 .iter()
-                .map(|v| match raw_codes[c].get(v) {
+                .map(|v| match codes_of[c].get(v) {
                     Some(code) => *code,
                     None => {
-                        let folded = fold(v);
-                        let next = col.values.len() as u32;
-                        let code = *folded_codes[c].entry(folded.clone()).or_insert(next);
-                        if code == next {
-                            col.values.push(folded.into_boxed_str());
-                        }
-                        raw_codes[c].insert(v.clone(), code);
+                        let code = texts[c].len() as u32;
+                        texts[c].push(v.clone());
+                        codes_of[c].insert(v.clone(), code);
                         code
                     }
                 })
@@ -1593,6 +1644,17 @@ fn place(
             part_codes[c].push(global);
         }
     }
+    drop(codes_of);
+    let mut columns: Vec<Column> = spec
+        .queryables
+        .iter()
+        .zip(texts)
+        .map(|(q, texts)| Column {
+            // Every text was checked against the type as it was read.
+            values: Values::from_texts(q.kind, texts).unwrap_or(Values::Integer(Vec::new())),
+            codes: Vec::with_capacity(n),
+        })
+        .collect();
     let tmin = parts.iter().map(|p| p.tmin).min().unwrap_or(i64::MAX);
     let tmax = parts.iter().map(|p| p.tmax).max().unwrap_or(i64::MIN);
     let mut part_shapes: Vec<_> = parts
@@ -1663,7 +1725,6 @@ fn place(
             });
         }
     });
-    drop(raw_codes);
     phase("columns");
     let index = if all_points {
         SpatialIndex::from_points(&points)
@@ -1688,33 +1749,6 @@ fn place(
         index,
         extent,
     }
-}
-
-/// A fingerprint of the data files: their names, sizes and modification times, and their first
-/// and last 64 KiB. Cheap at a million features, and it changes whenever a file is rewritten.
-pub fn fingerprint<'a>(dir: &Path, files: impl Iterator<Item = &'a str>) -> String {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for f in files {
-        f.hash(&mut h);
-        let path = dir.join(f);
-        if let Ok(meta) = std::fs::metadata(&path) {
-            meta.len().hash(&mut h);
-            if let Ok(m) = meta.modified() {
-                m.hash(&mut h);
-            }
-        }
-        if let Ok(mut file) = std::fs::File::open(&path) {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut buf = vec![0u8; 65536];
-            for from in [SeekFrom::Start(0), SeekFrom::End(-65536)] {
-                let _ = file.seek(from);
-                if let Ok(n) = file.read(&mut buf) {
-                    buf[..n].hash(&mut h);
-                }
-            }
-        }
-    }
-    format!("{:016x}", h.finish())
 }
 
 #[cfg(test)]
@@ -1755,10 +1789,9 @@ mod tests {
             features.join(",\n")
         );
         std::fs::write(dir.join("gang_areas.geojson"), text).unwrap();
-        let spec = crate::layer::spec::COLLECTIONS
-            .iter()
-            .find(|s| s.id == "gang_areas")
-            .unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/kat.toml");
+        let config = crate::catalog::config::Config::load(&path).unwrap();
+        let spec = config.collection("gang_areas").unwrap();
         let layer = load_layer(&dir, spec).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(layer.unplaced, vec![2]);
