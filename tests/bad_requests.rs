@@ -245,6 +245,8 @@ fn parameter_cases() -> Vec<Case> {
     cases.push(bad("/geocode?q=port&limit=0", "limit"));
     cases.push(bad("/geocode?q=port&limit=x", "limit"));
     cases.push(bad("/geocode?q=port&q=cap", "q"));
+    cases.push(bad("/geocode?q=port&suggest=yes", "suggest"));
+    cases.push(bad("/geocode?q=port&suggest=true&suggest=false", "suggest"));
     cases.push(bad("/geocode?q=port&lang=fr", "lang"));
     cases.push(bad("/reverse", "lon"));
     cases.push(bad("/reverse?lat=18.5", "lon"));

@@ -226,8 +226,13 @@ async fn metrics(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
 }
 
 async fn geocode(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
-    let p = params(&req, &["q", "limit", "f"])?;
+    let p = params(&req, &["q", "limit", "suggest", "f"])?;
     negotiate(&req, &p, false)?;
+    let suggest = match p.get("suggest") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(s) => return Err(ParamError::new("suggest", s, "true or false").into()),
+    };
     let q = p
         .get("q")
         .ok_or_else(|| ParamError::new("q", "", "a place name of 1 to 200 characters"))?;
@@ -239,12 +244,12 @@ async fn geocode(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
             .min(50),
     };
     let snap = state.snapshot();
-    let features: Vec<Value> = snap
-        .gazetteer
-        .search(q, limit)
-        .iter()
-        .map(|c| c.to_feature())
-        .collect();
+    let found = if suggest {
+        snap.gazetteer.suggest(q, limit)
+    } else {
+        snap.gazetteer.search(q, limit)
+    };
+    let features: Vec<Value> = found.iter().map(|c| c.to_feature()).collect();
     let body = json!({
         "type": "FeatureCollection",
         "numberReturned": features.len(),

@@ -112,6 +112,7 @@ pub fn document(base: &str, collections: &[Arc<CollectionSpec>]) -> Value {
     paths.insert("/geocode".into(), get("Find a Haitian place by name", "geocode", vec![
         json!({"name": "q", "in": "query", "required": true, "description": "A place name, in French or Kreyòl, misspelt or not, e.g. 'Pont Sonde'", "schema": {"type": "string", "minLength": 1, "maxLength": 200}}),
         json!({"name": "limit", "in": "query", "required": false, "description": "Candidates to return", "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}}),
+        json!({"name": "suggest", "in": "query", "required": false, "description": "true while the name is being typed: after the matches, the names that begin with q (at least 3 letters)", "schema": {"type": "boolean", "default": false}}),
     ], geojson_ok("Candidates, best first", "FeatureCollection")));
     paths.insert("/reverse".into(), get("The department, commune and communal section at a point", "reverse", vec![
         json!({"name": "lon", "in": "query", "required": true, "schema": {"type": "number", "minimum": -180, "maximum": 180}}),
