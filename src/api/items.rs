@@ -8,6 +8,7 @@ use super::params::{
     parse_value, parse_within, ParamError, Params, DEFAULT_LIMIT,
 };
 use super::problem::ApiError;
+use super::select::Selection;
 use super::state::State;
 use crate::catalog::Snapshot;
 use crate::layer::{CollectionSpec, Layer};
@@ -46,6 +47,12 @@ const COMMON: &[&str] = &[
     "within",
     "near_feature",
     "f",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+    "sortby",
+    "properties",
+    "skipGeometry",
 ];
 
 /// The parameters `/items` accepts on this collection.
@@ -97,6 +104,8 @@ pub fn items_query(
             q.filters.push((i, v.to_string()));
         }
     }
+    q.filter = super::cql::parse_filter(p, &layer.spec)?;
+    q.sortby = super::cql::parse_sort(p, &layer.spec)?;
     let origin = match (p.get("near"), p.get("near_feature")) {
         (Some(_), Some(_)) => {
             return Err(ParamError::new(
@@ -206,6 +215,7 @@ async fn items_in(
     let p = Params::parse(req.query_string(), Some(&allowed(&layer.spec)))?;
     negotiate(&req, &p, false)?;
     let q = items_query(&p, layer, &snap, DEFAULT_LIMIT)?;
+    let selection = Selection::parse(p.get("properties"), p.get("skipGeometry"))?;
     let etag = items_etag(&snap, &req);
     if etag_matches(&req, &etag) {
         return Ok(HttpResponse::NotModified()
@@ -259,7 +269,12 @@ async fn items_in(
             "Previous page",
         ));
     }
-    let body = encode::feature_collection(layer, &results, &links, &crate::temporal::now_rfc3339());
+    let time_stamp = crate::temporal::now_rfc3339();
+    let body = if selection.is_whole() {
+        encode::feature_collection(layer, &results, &links, &time_stamp)
+    } else {
+        selection.feature_collection(layer, &results, &links, &time_stamp)
+    };
     let mut res = HttpResponse::Ok();
     res.insert_header((header::CONTENT_TYPE, GEOJSON))
         .insert_header((header::ETAG, etag))
@@ -331,6 +346,10 @@ async fn download(
     allowed.retain(|p| *p != "f");
     let p = Params::parse(req.query_string(), Some(&allowed))?;
     let q = items_query(&p, &layer, &snap, usize::MAX)?;
+    let selection = Arc::new(Selection::parse(
+        p.get("properties"),
+        p.get("skipGeometry"),
+    )?);
     let etag = items_etag(&snap, &req);
     if etag_matches(&req, &etag) {
         return Ok(HttpResponse::NotModified()
@@ -356,7 +375,11 @@ async fn download(
                 move |c| {
                     let range = c * CHUNK..((c + 1) * CHUNK).min(n);
                     let mut out = Vec::with_capacity(range.len() * 512);
-                    encode::write_features(&layer, &results, range, &mut out);
+                    if selection.is_whole() {
+                        encode::write_features(&layer, &results, range, &mut out);
+                    } else {
+                        selection.write_features(&layer, &results, range, &mut out);
+                    }
                     Ok(Bytes::from(out))
                 }
             }))
