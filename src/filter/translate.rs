@@ -505,6 +505,12 @@ impl<'a> Ctx<'a> {
                         .collect::<Result<_, _>>()?,
                 )
             }
+            // CASEI('ouest') inside an IN list: the list is folded as its subject is.
+            Expr::Operation { op, args }
+                if (op == "casei" || op == "accenti") && args.len() == 1 =>
+            {
+                return self.literal(&args[0])
+            }
             other => return Err(invalid(other, "a value")),
         })
     }
