@@ -8,6 +8,7 @@
 pub mod alloc;
 pub mod api;
 pub mod catalog;
+pub mod filter;
 pub mod format;
 pub mod geocode;
 pub mod import;

@@ -92,6 +92,20 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/accent-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/temporal-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/array-functions",
 ];
 
 async fn conformance(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -137,6 +151,7 @@ fn describe(layer: &Layer, base: &str) -> Value {
             Link::new(format!("{base}/collections/{id}/download"), "enclosure", GEOJSON, format!("The whole layer as one GeoJSON file ({} features)", layer.len())),
             Link::new(format!("{base}/collections/{id}/download?f=csv"), "enclosure", crate::format::csv::LINK_TYPE, format!("The whole layer as one CSV file ({} features)", layer.len())),
             Link::new(format!("{base}/collections/{id}/download?f=gpkg"), "enclosure", crate::format::gpkg::MEDIA_TYPE, format!("The whole layer as one GeoPackage ({} features)", layer.len())),
+            super::queryables::link(&base, id, &layer.spec.title),
         ],
     })
 }

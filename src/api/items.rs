@@ -8,6 +8,7 @@ use super::params::{
     parse_value, parse_within, ParamError, Params, DEFAULT_LIMIT,
 };
 use super::problem::ApiError;
+use super::select::Selection;
 use super::state::State;
 use crate::catalog::Snapshot;
 use crate::format::{csv, feature::Features, gpkg};
@@ -47,6 +48,12 @@ const COMMON: &[&str] = &[
     "within",
     "near_feature",
     "f",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+    "sortby",
+    "properties",
+    "skipGeometry",
 ];
 
 /// The parameters `/items` accepts on this collection.
@@ -98,6 +105,8 @@ pub fn items_query(
             q.filters.push((i, v.to_string()));
         }
     }
+    q.filter = super::cql::parse_filter(p, &layer.spec)?;
+    q.sortby = super::cql::parse_sort(p, &layer.spec)?;
     let origin = match (p.get("near"), p.get("near_feature")) {
         (Some(_), Some(_)) => {
             return Err(ParamError::new(
@@ -226,6 +235,7 @@ async fn items_in(
     let p = Params::parse(req.query_string(), Some(&allowed(&layer.spec)))?;
     let format = negotiate_among(&req, &p, &[Format::Json, Format::Csv])?;
     let q = items_query(&p, layer, &snap, DEFAULT_LIMIT)?;
+    let selection = Selection::parse(p.get("properties"), p.get("skipGeometry"))?;
     let etag = items_etag(&snap, &req, format);
     if etag_matches(&req, &etag) {
         return Ok(HttpResponse::NotModified()
@@ -303,13 +313,18 @@ async fn items_in(
             "Previous page",
         ));
     }
+    let time_stamp = crate::temporal::now_rfc3339();
     let (body, content_type) = match format {
         Format::Csv => (
             csv::encode(&mut Features::new(layer, &results)).map_err(internal)?,
             csv::MEDIA_TYPE,
         ),
+        _ if selection.is_whole() => (
+            encode::feature_collection(layer, &results, &links, &time_stamp),
+            GEOJSON,
+        ),
         _ => (
-            encode::feature_collection(layer, &results, &links, &crate::temporal::now_rfc3339()),
+            selection.feature_collection(layer, &results, &links, &time_stamp),
             GEOJSON,
         ),
     };
@@ -416,6 +431,10 @@ async fn download(
     let p = Params::parse(req.query_string(), Some(&allowed(&layer.spec)))?;
     let format = negotiate_among(&req, &p, &[Format::Json, Format::Csv, Format::GeoPackage])?;
     let q = items_query(&p, &layer, &snap, usize::MAX)?;
+    let selection = Arc::new(Selection::parse(
+        p.get("properties"),
+        p.get("skipGeometry"),
+    )?);
     let etag = items_etag(&snap, &req, format);
     if etag_matches(&req, &etag) {
         return Ok(HttpResponse::NotModified()
@@ -441,7 +460,7 @@ async fn download(
     match format {
         Format::Csv => download_csv(layer, results, res).await,
         Format::GeoPackage => download_gpkg(layer, results, res).await,
-        _ => Ok(download_geojson(layer, results, res)),
+        _ => Ok(download_geojson(layer, results, selection, res)),
     }
 }
 
@@ -451,6 +470,7 @@ const CHUNK: usize = 2000;
 fn download_geojson(
     layer: Arc<Layer>,
     results: Arc<query::Results>,
+    selection: Arc<Selection>,
     mut res: actix_web::HttpResponseBuilder,
 ) -> HttpResponse {
     let n = results.items.len();
@@ -470,7 +490,11 @@ fn download_geojson(
                 move |c| {
                     let range = c * CHUNK..((c + 1) * CHUNK).min(n);
                     let mut out = Vec::with_capacity(range.len() * 512);
-                    encode::write_features(&layer, &results, range, &mut out);
+                    if selection.is_whole() {
+                        encode::write_features(&layer, &results, range, &mut out);
+                    } else {
+                        selection.write_features(&layer, &results, range, &mut out);
+                    }
                     Ok(Bytes::from(out))
                 }
             }))

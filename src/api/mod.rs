@@ -3,6 +3,7 @@
 //! Every handler reads one snapshot of the catalogue ([`State::snapshot`]) and keeps it for
 //! the whole request, so a reload in the middle of a request never mixes two versions.
 
+mod cql;
 pub mod encode;
 mod handlers;
 mod http;
@@ -11,6 +12,8 @@ pub mod negotiate;
 pub mod openapi;
 pub mod params;
 pub mod problem;
+pub mod queryables;
+pub mod select;
 mod state;
 mod web;
 
@@ -26,6 +29,7 @@ pub fn routes(cfg: &mut aweb::ServiceConfig, collections: &[Arc<str>]) {
     // Routes are tried in order: the items routes, which take nearly all the traffic, first.
     items::routes(cfg, collections);
     handlers::routes(cfg);
+    queryables::routes(cfg);
     web::routes(cfg);
 }
 

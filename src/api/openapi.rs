@@ -137,6 +137,14 @@ pub fn document(base: &str, collections: &[Arc<CollectionSpec>]) -> Value {
             items_params.insert(1, reference("datetime"));
         }
         items_params.extend(queryable_params(spec));
+        items_params.extend(super::cql::openapi_params());
+        paths.insert(format!("/collections/{id}/queryables"), json!({"get": {
+            "summary": format!("The properties a CQL2 filter on {} may name", spec.title),
+            "operationId": format!("getQueryables_{id}"),
+            "tags": [id],
+            "parameters": [reference("f")],
+            "responses": responses(json!({"description": "A JSON Schema", "content": {"application/schema+json": {"schema": {"type": "object"}}}})),
+        }}));
         let mut page_params = items_params.clone();
         for p in page_params.iter_mut().filter(|p| **p == reference("f")) {
             *p = reference("f-features");

@@ -28,6 +28,13 @@ pub(crate) enum Shapes {
     Any(Vec<Option<Geometry<f64>>>),
 }
 
+/// A feature's geometry as [`Layer::shape`] lends it: a point layer keeps bare points.
+#[derive(Debug, Clone, Copy)]
+pub enum Shape<'a> {
+    Point([f64; 2]),
+    Geometry(&'a Geometry<f64>),
+}
+
 /// What [`Layer::prefetch`] announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prefetch {
@@ -193,6 +200,17 @@ impl Layer {
                     g.intersects(&rect)
                 }),
             },
+        }
+    }
+
+    /// The feature's geometry as a filter reads it; `None` for a feature without one.
+    pub fn shape(&self, idx: u32) -> Option<Shape<'_>> {
+        match &self.shapes {
+            Shapes::Points(p) => {
+                let p = p[idx as usize];
+                (!p[0].is_nan()).then_some(Shape::Point(p))
+            }
+            Shapes::Any(g) => g[idx as usize].as_ref().map(Shape::Geometry),
         }
     }
 
