@@ -421,9 +421,9 @@ fn filters_combine_with_bbox_datetime_property_parameters_and_near() {
 #[test]
 fn bad_filters_get_400_naming_the_filter_and_the_server_keeps_answering() {
     let s = Server::start();
-    let deep = format!("{}fatalities = 1{}", "(".repeat(2000), ")".repeat(2000));
-    let chain = "1 = ".repeat(1500) + "1";
-    let nots = "NOT ".repeat(1500) + "fatalities = 1";
+    let deep = format!("{}fatalities = 1{}", "(".repeat(300), ")".repeat(300));
+    let chain = "1 = ".repeat(400) + "1";
+    let nots = "NOT ".repeat(400) + "fatalities = 1";
     let big_polygon = format!(
         "S_INTERSECTS(geometry, LINESTRING({}))",
         (0..700)
@@ -479,6 +479,11 @@ fn bad_filters_get_400_naming_the_filter_and_the_server_keeps_answering() {
         }
         let t = std::time::Instant::now();
         let r = s.get(&path);
+        // A filter longer than a query string may be (8 KiB) is refused before it is read.
+        if path.len() > 8192 {
+            assert_eq!(r.status, 414, "{filter}: {}", r.text());
+            continue;
+        }
         assert_eq!(r.status, 400, "{filter}: {}", r.text());
         assert!(t.elapsed().as_secs() < 5, "{filter} took {:?}", t.elapsed());
         let body: Value = serde_json::from_slice(&r.body).unwrap();

@@ -97,7 +97,7 @@ fn landing_page_links_what_gdal_qgis_and_owslib_need() {
 }
 
 #[actix_web::test]
-async fn conformance_claims_core_geojson_and_oas30_only() {
+async fn conformance_claims_core_geojson_and_oas30_and_neither_html_nor_crs() {
     let v = in_process::json("/conformance").await;
     let c: Vec<&str> = v["conformsTo"]
         .as_array()
@@ -112,7 +112,7 @@ async fn conformance_claims_core_geojson_and_oas30_only() {
     }
     assert!(!c
         .iter()
-        .any(|x| x.ends_with("/html") || x.contains("features-2") || x.contains("features-3")));
+        .any(|x| x.ends_with("/html") || x.contains("features-2")));
 }
 
 #[test]

@@ -489,6 +489,15 @@ impl<'a> Ctx<'a> {
                 {
                     return Err(invalid(expr, "a geometry with finite coordinates"));
                 }
+                // A ring of fewer than four positions, or one that crosses itself, has no
+                // inside to test against.
+                if !geo::Validation::is_valid(&g) {
+                    return Err(invalid(
+                        expr,
+                        "a valid geometry: polygon rings closed, of at least four positions, \
+                         not crossing themselves",
+                    ));
+                }
                 Lit::Geometry(g)
             }
             Expr::Array(items) => {
