@@ -270,7 +270,7 @@ fn cases() -> Vec<Case> {
         c("gang_areas", "status = 'controlled' AND approximate = true", |f| {
             and(
                 text(f, "status").map(|s| s == "controlled"),
-                prop(f, "approximate").as_bool().map(|b| b),
+                prop(f, "approximate").as_bool(),
             )
         }),
         c("gang_areas", "S_INTERSECTS(geometry, POINT(-72.33 18.54))", |f| {

@@ -151,7 +151,7 @@ fn describe(layer: &Layer, base: &str) -> Value {
             Link::new(format!("{base}/collections/{id}/download"), "enclosure", GEOJSON, format!("The whole layer as one GeoJSON file ({} features)", layer.len())),
             Link::new(format!("{base}/collections/{id}/download?f=csv"), "enclosure", crate::format::csv::LINK_TYPE, format!("The whole layer as one CSV file ({} features)", layer.len())),
             Link::new(format!("{base}/collections/{id}/download?f=gpkg"), "enclosure", crate::format::gpkg::MEDIA_TYPE, format!("The whole layer as one GeoPackage ({} features)", layer.len())),
-            super::queryables::link(&base, id, &layer.spec.title),
+            super::queryables::link(base, id, &layer.spec.title),
         ],
     })
 }

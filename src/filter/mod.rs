@@ -77,7 +77,7 @@ pub enum FilterError {
     Text {
         problem: String,
         #[source]
-        source: cql2::Error,
+        source: Box<cql2::Error>,
     },
     #[error("the cql2-json filter does not parse: {source}")]
     Json {
@@ -431,7 +431,7 @@ fn text_error(source: cql2::Error) -> FilterError {
     }
     FilterError::Text {
         problem: source.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 
