@@ -19,3 +19,4 @@ pub mod sort;
 pub mod synth;
 pub mod temporal;
 pub mod text;
+pub mod tiles;

@@ -10,6 +10,7 @@ pub mod negotiate;
 pub mod openapi;
 pub mod params;
 pub mod problem;
+mod tiles;
 mod web;
 
 use crate::geocode::Gazetteer;
@@ -312,6 +313,7 @@ pub fn relative_to(msg: &str, dir: &Path) -> String {
 pub fn routes(cfg: &mut aweb::ServiceConfig) {
     // Routes are tried in order: the items routes, which take nearly all the traffic, first.
     items::routes(cfg);
+    tiles::routes(cfg);
     handlers::routes(cfg);
     web::routes(cfg);
 }
