@@ -3,6 +3,7 @@
 //! Every handler reads one snapshot of the data ([`State::snapshot`]) and keeps it for the
 //! whole request, so a reload in the middle of a request never mixes two versions.
 
+mod aggregate;
 pub mod encode;
 mod handlers;
 mod items;
@@ -314,6 +315,7 @@ pub fn routes(cfg: &mut aweb::ServiceConfig) {
     // Routes are tried in order: the items routes, which take nearly all the traffic, first.
     items::routes(cfg);
     tiles::routes(cfg);
+    aggregate::routes(cfg);
     handlers::routes(cfg);
     web::routes(cfg);
 }
