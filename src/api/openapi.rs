@@ -244,6 +244,27 @@ fn tile_paths(paths: &mut Map<String, Value>) {
             params.push(reference("datetime"));
         }
         params.extend(queryable_params(spec));
+        let mut agg_params = vec![
+            reference("bbox"),
+            reference("near"),
+            reference("within"),
+            reference("near_feature"),
+            json!({"name": "groupby", "in": "query", "required": false, "style": "form", "explode": false, "description": "One or more queryables, comma-separated, e.g. department,event_type", "schema": {"type": "string"}}),
+            json!({"name": "f", "in": "query", "required": false, "style": "form", "explode": false, "description": "json (the default) or csv", "schema": {"type": "string", "enum": ["json", "csv"]}}),
+        ];
+        if spec.time_property.is_some() {
+            agg_params.push(reference("datetime"));
+            agg_params.push(json!({"name": "interval", "in": "query", "required": false, "style": "form", "explode": false, "description": "Count by period of the time property: day, week (ISO, labelled 2024-W41), month or year", "schema": {"type": "string", "enum": ["day", "week", "month", "year"]}}));
+        }
+        agg_params.extend(queryable_params(spec));
+        paths.insert(format!("/collections/{id}/aggregate"), json!({"get": {
+            "summary": format!("{}: counts by queryables and period", spec.title),
+            "description": "The features matching the items filters, grouped: {\"numberMatched\": N, \"groups\": [{\"department\": \"Ouest\", \"period\": \"2024-10\", \"count\": 12, \"sum_fatalities\": 130}]}, with one sum_NAME per numeric queryable (a null counts as 0).",
+            "operationId": format!("aggregate_{id}"),
+            "tags": [id],
+            "parameters": agg_params,
+            "responses": responses(json!({"description": "The groups", "content": {"application/json": {"schema": {"type": "object", "required": ["numberMatched", "groups"]}}, "text/csv": {"schema": {"type": "string"}}}})),
+        }}));
         paths.insert(format!("/collections/{id}/tiles/WebMercatorQuad/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"), json!({"get": {
             "summary": format!("{}: a vector tile", spec.title),
             "description": "One Mapbox Vector Tile with one layer named after the collection. Every matching point in the tile's bounds (west and north edges included, east and south excluded) is counted once: a tile with more than 2,000 aggregates them into 64 x 64 cells, each with count and sum_NAME of the numeric queryables; otherwise each is its own feature with its id and properties (and count 1). Areas are clipped to the tile plus a buffer and simplified to its resolution.",
