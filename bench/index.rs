@@ -4,8 +4,9 @@
 //! cargo bench --bench index
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use kat::catalog::config::Config;
 use kat::index::Rect;
-use kat::layer::{load_layer, spec};
+use kat::layer::load_layer;
 use kat::query::{run, ItemsQuery, Near};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -20,7 +21,8 @@ fn layer_of(n: usize) -> kat::layer::Layer {
         let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
         kat::synth::write_incidents(&gaz, n, 1, &mut out).unwrap();
     }
-    load_layer(&dir, spec::find("incidents").unwrap()).unwrap()
+    let config = Config::load(&root.join("data/kat.toml")).unwrap();
+    load_layer(&dir, config.collection("incidents").unwrap()).unwrap()
 }
 
 fn bbox(cx: f64, cy: f64, w: f64) -> Vec<Rect> {

@@ -7,7 +7,8 @@
 //! KAT_LOG=kat=debug cargo run --release --example load -- bench/out/data incidents 1
 //! ```
 
-use kat::layer::{load_layer, COLLECTIONS};
+use kat::catalog::config::Config;
+use kat::layer::load_layer;
 use std::time::Instant;
 
 fn cpu_seconds() -> (f64, f64) {
@@ -31,7 +32,14 @@ fn main() {
     let dir = std::path::PathBuf::from(args.get(1).map_or("bench/out/data", String::as_str));
     let id = args.get(2).map_or("incidents", String::as_str);
     let times: usize = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(5);
-    let Some(spec) = COLLECTIONS.iter().find(|s| s.id == id) else {
+    let config = match Config::load(&Config::locate(&dir, None)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let Some(spec) = config.collection(id) else {
         eprintln!("no collection {id}");
         std::process::exit(2);
     };

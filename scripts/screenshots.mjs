@@ -1,6 +1,6 @@
 // Takes the README's screenshots of the Kat map against a running server:
 //   KAT_URL=http://127.0.0.1:8080 node scripts/screenshots.mjs
-// writes docs/screenshot-desktop.png (1280x800) and docs/screenshot-phone.png (375x812).
+// writes docs/screenshot-desktop.png (1400x900) and docs/screenshot-phone.png (375x812).
 // Requests that do not go to the Kat server are blocked (so no base map tiles: the page
 // shows its offline notice), and the system Chromium is used.
 import { chromium } from 'playwright-core';
@@ -32,6 +32,8 @@ async function shot(name, viewport, hash) {
   }, null, { timeout: 30_000 });
   await page.waitForSelector('path.kat-dept');
   await page.locator('#tile-notice').waitFor({ state: 'visible', timeout: 15_000 }).catch(() => {});
+  await page.waitForSelector('path.kat-choro[data-count]', { timeout: 15_000 }).catch(() => {});
+  await page.waitForSelector('#chart rect.chart-bar', { timeout: 15_000 }).catch(() => {});
   await page.waitForTimeout(800);
   const file = join(out, name);
   await page.screenshot({ path: file });
@@ -40,8 +42,8 @@ async function shot(name, viewport, hash) {
 }
 
 try {
-  await shot('screenshot-desktop.png', { width: 1280, height: 800 }, '#z=9&lat=18.85&lon=-72.55');
-  await shot('screenshot-phone.png', { width: 375, height: 812 }, '#z=9&lat=18.75&lon=-72.45');
+  await shot('screenshot-desktop.png', { width: 1400, height: 900 }, '#z=8&lat=18.95&lon=-72.75&by=department');
+  await shot('screenshot-phone.png', { width: 375, height: 812 }, '#z=8&lat=18.85&lon=-72.6&by=department');
 } finally {
   await browser.close();
 }

@@ -2,7 +2,9 @@
 
 use actix_web::{web, HttpServer};
 use clap::{Parser, Subcommand};
-use kat::api::{Snapshot, State};
+use kat::api::State;
+use kat::catalog::config::Config;
+use kat::catalog::Catalog;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -32,6 +34,9 @@ struct ServeArgs {
     /// The data directory (layers, gazetteer, boundaries).
     #[arg(long, env = "KAT_DATA", default_value = "data")]
     data: PathBuf,
+    /// The config declaring the collections (default: kat.toml in the data directory).
+    #[arg(long, env = "KAT_CONFIG")]
+    config: Option<PathBuf>,
     /// The web map's files.
     #[arg(long = "static", env = "KAT_STATIC", default_value = "static")]
     static_dir: PathBuf,
@@ -102,14 +107,16 @@ fn serve(args: ServeArgs) -> ExitCode {
     if args.no_cache {
         kat::layer::cache::disable();
     }
-    let snapshot = match Snapshot::load(&args.data) {
-        Ok(s) => s,
+    let config_path = Config::locate(&args.data, args.config.as_deref());
+    let catalog = match Catalog::open(args.data.clone(), config_path) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("kat: cannot serve {}: {e}", args.data.display());
             return ExitCode::FAILURE;
         }
     };
-    for layer in &snapshot.catalog.layers {
+    let snapshot = catalog.snapshot();
+    for layer in &snapshot.layers {
         tracing::info!(
             layer = layer.id(),
             features = layer.len(),
@@ -117,12 +124,9 @@ fn serve(args: ServeArgs) -> ExitCode {
             "serving layer"
         );
     }
-    tracing::info!(ms = started.elapsed().as_millis() as u64, version = %snapshot.catalog.version, "data loaded");
-    let state = web::Data::new(State::new(
-        snapshot,
-        args.data.clone(),
-        args.static_dir.clone(),
-    ));
+    tracing::info!(ms = started.elapsed().as_millis() as u64, version = %snapshot.version, "data loaded");
+    drop(snapshot);
+    let state = web::Data::new(State::new(catalog, args.static_dir.clone()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -150,9 +154,18 @@ async fn run_server(args: ServeArgs, state: web::Data<State>) -> std::io::Result
     let _watcher = if args.no_watch {
         None
     } else {
-        kat::reload::watch(Arc::clone(&shared))
-            .map_err(|e| tracing::warn!(error = %e, "not watching the data directory; SIGHUP still reloads"))
-            .ok()
+        let on_change = Arc::clone(&shared);
+        kat::catalog::watch::watch(
+            &shared.catalog.data_dir,
+            &shared.catalog.config_path,
+            move || {
+                let _ = on_change.reload();
+            },
+        )
+        .map_err(
+            |e| tracing::warn!(error = %e, "not watching the data directory; SIGHUP still reloads"),
+        )
+        .ok()
     };
     let mut server = HttpServer::new(move || kat::api::app(state.clone()))
         .client_request_timeout(Duration::from_secs(10))

@@ -99,13 +99,14 @@ impl Metrics {
             .observe(seconds);
     }
 
-    pub fn set_features(&self, snapshot: &crate::api::Snapshot) {
-        for layer in &snapshot.catalog.layers {
+    /// Sets the features gauge from `(layer id, feature count)` pairs.
+    pub fn set_features<'a>(&self, counts: impl Iterator<Item = (&'a str, usize)>) {
+        for (layer, n) in counts {
             self.features
                 .get_or_create(&LayerLabel {
-                    layer: layer.id().to_string(),
+                    layer: layer.to_string(),
                 })
-                .set(layer.len() as i64);
+                .set(n as i64);
         }
     }
 

@@ -6,6 +6,8 @@
 //! assert!(q.bbox.is_empty() && q.near.is_none());
 //! ```
 
+use crate::filter::sort::{sort, SortKey};
+use crate::filter::{Filter, Plan};
 use crate::index::{NearHit, Rect};
 use crate::layer::{Layer, PreparedValue};
 use crate::temporal::Interval;
@@ -27,6 +29,10 @@ pub struct ItemsQuery {
     /// `(queryable position in the collection's spec, value)`.
     pub filters: Vec<(usize, String)>,
     pub near: Option<Near>,
+    /// A CQL2 filter, checked against the collection.
+    pub filter: Option<Filter>,
+    /// `sortby` keys; empty for the index's own order.
+    pub sortby: Vec<SortKey>,
     pub offset: usize,
     pub limit: usize,
 }
@@ -38,6 +44,8 @@ impl Default for ItemsQuery {
             datetime: None,
             filters: Vec::new(),
             near: None,
+            filter: None,
+            sortby: Vec::new(),
             offset: 0,
             limit: 100,
         }
@@ -55,18 +63,46 @@ pub struct Results {
 /// Runs the query. Spatial conditions go through the index; the others are tested per
 /// candidate. Without non-spatial conditions, counts come from subtree sizes.
 pub fn run(layer: &Layer, q: &ItemsQuery) -> Results {
+    // A value that does not read as its queryable's type matches nothing (the API refuses
+    // it before it gets here).
     let prepared: Vec<(usize, PreparedValue)> = q
         .filters
         .iter()
-        .map(|(c, v)| (*c, layer.prepare(*c, v)))
+        .map(|(c, v)| {
+            (
+                *c,
+                layer.prepare(*c, v).unwrap_or_else(|| layer.nothing(*c)),
+            )
+        })
         .collect();
     let datetime = q.datetime;
-    let has_filter = datetime.is_some() || !prepared.is_empty();
+    // The filter is planned once for the request: its conditions on columns decided per
+    // distinct value, its spatial conditions narrowing the boxes the index walks.
+    let plan = match q.filter.as_ref().map(|f| Plan::new(&f.cond, layer)) {
+        Some(p) if p.constant() == Some(true) => None,
+        Some(p) if p.constant() == Some(false) => {
+            return Results {
+                matched: 0,
+                items: Vec::new(),
+                distances: q.near.map(|_| Vec::new()),
+            }
+        }
+        other => other,
+    };
+    let has_filter = datetime.is_some() || !prepared.is_empty() || plan.is_some();
     let filter = |idx: u32| {
         datetime.is_none_or(|t| layer.in_time(idx, &t))
             && prepared.iter().all(|(c, v)| layer.matches(*c, v, idx))
+            && plan.as_ref().is_none_or(|p| p.matches(layer, idx))
     };
-    let rects = &q.bbox[..];
+    // With a bbox too, the filter's exact test alone decides: a shape can meet the bbox and
+    // the filter's envelope at two places without meeting their intersection.
+    let narrowed = plan
+        .as_ref()
+        .and_then(Plan::envelope)
+        .filter(|_| q.bbox.is_empty())
+        .map(envelope_rects);
+    let rects = narrowed.as_deref().unwrap_or(&q.bbox[..]);
     let exact = |idx: u32| layer.intersects_any(idx, rects);
     let exact_opt: Option<&dyn Fn(u32) -> bool> = if layer.is_point_layer() {
         None
@@ -107,6 +143,22 @@ pub fn run(layer: &Layer, q: &ItemsQuery) -> Results {
         };
     }
 
+    if !q.sortby.is_empty() {
+        let mut all = layer
+            .index()
+            .query(rects, exact_opt, filter_opt, 0, usize::MAX)
+            .items;
+        if rects.is_empty() {
+            all.extend(layer.unplaced().iter().copied().filter(|i| filter(*i)));
+        }
+        sort(&mut all, &q.sortby, layer);
+        return Results {
+            matched: all.len(),
+            items: all.into_iter().skip(q.offset).take(q.limit).collect(),
+            distances: None,
+        };
+    }
+
     let mut page = layer
         .index()
         .query(rects, exact_opt, filter_opt, q.offset, q.limit);
@@ -130,5 +182,15 @@ pub fn run(layer: &Layer, q: &ItemsQuery) -> Results {
         matched: page.matched,
         items: page.items,
         distances: None,
+    }
+}
+
+/// The envelope as the boxes the index walks. A box that no feature can reach stands in for an
+/// empty envelope, since no boxes at all would mean "anywhere".
+fn envelope_rects(e: [f64; 4]) -> Vec<Rect> {
+    if e[0] <= e[2] && e[1] <= e[3] {
+        vec![Rect::new([e[0], e[1]], [e[2], e[3]])]
+    } else {
+        vec![Rect::new([1000.0, 1000.0], [1000.0, 1000.0])]
     }
 }

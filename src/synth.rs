@@ -103,7 +103,9 @@ fn block(gaz: &Gazetteer, seed: u64, b: usize, first_id: usize, n: usize) -> Vec
                 "actors": [a1, a2],
                 "fatalities": fatalities,
                 "injured": rng.below(6),
-                "kidnapped": null,
+                // One in ten records a kidnapping count, without drawing from the generator, so
+                // that the other values stay as they were.
+                "kidnapped": (id % 10 == 3).then_some(id % 4),
                 "location_as_reported": "synthetic",
                 "section": at.section,
                 "commune": at.commune,

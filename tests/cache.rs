@@ -149,6 +149,7 @@ fn a_restart_serves_the_cached_layer_as_the_file_holds_it() {
                 .is_some_and(|p| b[0] <= p[0] && p[0] <= b[2] && b[1] <= p[1] && p[1] <= b[3])
         })
         .count();
+    assert!(in_box > 0);
     assert_eq!(before[0]["numberMatched"], in_box);
     let kidnappings = file
         .values()
@@ -165,6 +166,7 @@ fn a_restart_serves_the_cached_layer_as_the_file_holds_it() {
                     .is_some_and(|d| ("2024-01-01".."2024-07-01").contains(&d))
         })
         .count();
+    assert!(first_half > 0);
     assert_eq!(before[3]["numberMatched"], first_half);
 }
 

@@ -151,6 +151,7 @@ fn placed_points_lie_in_their_department_and_commune() {
     let departments = polygons("data/admin/departments.geojson");
     let communes = polygons("data/admin/communes.geojson");
     let fs = features(&std::fs::read("data/incidents.geojson").unwrap());
+    let (mut placed, mut in_commune) = (0, 0);
     for f in &fs {
         let id = f["id"].as_str().unwrap();
         let p = &f["properties"];
@@ -171,15 +172,32 @@ fn placed_points_lie_in_their_department_and_commune() {
                 inside(&communes[commune], x, y),
                 "{id}: ({x}, {y}) outside commune {commune}"
             );
+            in_commune += 1;
         }
+        placed += 1;
     }
+    // Unplaced rows are skipped above: most rows must have been checked.
+    assert!(
+        placed * 10 >= fs.len() * 9,
+        "only {placed} of {} incidents placed",
+        fs.len()
+    );
+    assert!(
+        in_commune * 2 >= placed,
+        "only {in_commune} of {placed} placed at commune level or finer"
+    );
 }
 
 #[test]
 fn gang_area_geometries_are_valid_multipolygons() {
     let v: Value =
         serde_json::from_slice(&std::fs::read("data/gang_areas.geojson").unwrap()).unwrap();
-    for f in v["features"].as_array().unwrap() {
+    let areas = v["features"].as_array().unwrap();
+    assert_eq!(
+        areas.len(),
+        csv_column("data/gang_areas.csv", "group").len()
+    );
+    for f in areas {
         let id = f["id"].as_str().unwrap();
         assert_eq!(f["geometry"]["type"], "MultiPolygon", "{id}");
         let mp: geo::MultiPolygon<f64> = geo::MultiPolygon::new(

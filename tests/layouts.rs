@@ -140,11 +140,9 @@ fn every_layout_of_the_same_features_is_served_member_for_member() {
     }
 }
 
-fn incidents_spec() -> &'static kat::layer::CollectionSpec {
-    kat::layer::COLLECTIONS
-        .iter()
-        .find(|s| s.id == "incidents")
-        .unwrap()
+fn incidents_spec() -> std::sync::Arc<kat::layer::CollectionSpec> {
+    let config = kat::catalog::config::Config::load(&common::data_dir().join("kat.toml")).unwrap();
+    std::sync::Arc::clone(config.collection("incidents").unwrap())
 }
 
 #[test]
@@ -161,7 +159,7 @@ fn a_missing_or_extra_comma_between_feature_lines_is_refused() {
             &format!("comma-{name}"),
             &format!("{{\"type\":\"FeatureCollection\",\"features\":[\n{body}\n]}}"),
         );
-        let err = kat::layer::load_layer(&dir, spec)
+        let err = kat::layer::load_layer(&dir, &spec)
             .err()
             .unwrap_or_else(|| panic!("{name}: a file with a {name} comma loaded"));
         assert!(
@@ -213,7 +211,7 @@ fn a_bad_value_after_good_copies_of_its_member_is_refused_with_its_feature() {
                 body.join(",\n")
             ),
         );
-        let err = kat::layer::load_layer(&dir, spec)
+        let err = kat::layer::load_layer(&dir, &spec)
             .err()
             .unwrap_or_else(|| panic!("a bad {member} loaded"))
             .to_string();

@@ -425,8 +425,13 @@ fn inconsistent(path: &str, body: &[u8], total: u64) -> Option<String> {
         Ok(v) => v,
         Err(e) => return Some(format!("not JSON: {e}")),
     };
-    let matched = v["numberMatched"].as_u64()?;
-    let features = v["features"].as_array()?.len() as u64;
+    // A member missing is a broken answer, not one to skip.
+    let Some(matched) = v["numberMatched"].as_u64() else {
+        return Some("no numberMatched".into());
+    };
+    let Some(features) = v["features"].as_array().map(|f| f.len() as u64) else {
+        return Some("no features array".into());
+    };
     let returned = v["numberReturned"].as_u64().unwrap_or(features);
     if returned != features {
         return Some(format!("numberReturned {returned} but {features} features"));

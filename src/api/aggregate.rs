@@ -2,10 +2,12 @@
 //! queryables (`groupby=department,commune`) and period (`interval=day|week|month|year`),
 //! with `sum_NAME` for each numeric queryable; JSON, or CSV with `f=csv`.
 
-use super::handlers::{etag_matches, resource};
+use super::http::{etag_matches, resource};
 use super::items::items_query;
 use super::params::{ParamError, Params};
-use super::{ApiError, Snapshot, State};
+use super::problem::ApiError;
+use super::state::State;
+use crate::catalog::Snapshot;
 use crate::aggregate::{aggregate, Grouping, Period, Row};
 use crate::catalog::config::{CollectionSpec, Config, QueryableType};
 use crate::layer::column::{Column, Values, ELEMENT_SEPARATOR, NULL};

@@ -63,6 +63,14 @@ pub fn feature_collection(
         .map(|i| layer.feature_len(*i) + 2)
         .sum();
     let mut out = Vec::with_capacity(2048 + bytes + results.items.len() * 24);
+    write_head(results, links, time_stamp, &mut out);
+    write_features(layer, results, 0..results.items.len(), &mut out);
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// Appends a FeatureCollection's members up to the opening of its `features` array.
+pub fn write_head(results: &Results, links: &[Link], time_stamp: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"numberMatched\":");
     out.extend_from_slice(results.matched.to_string().as_bytes());
     out.extend_from_slice(b",\"numberReturned\":");
@@ -72,9 +80,6 @@ pub fn feature_collection(
     out.extend_from_slice(b"\",\"links\":");
     out.extend_from_slice(&serde_json::to_vec(links).unwrap_or_else(|_| b"[]".to_vec()));
     out.extend_from_slice(b",\"features\":[");
-    write_features(layer, results, 0..results.items.len(), &mut out);
-    out.extend_from_slice(b"]}");
-    out
 }
 
 /// Appends the features of `range` (positions in `results.items`), comma-separated, one per

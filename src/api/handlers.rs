@@ -2,35 +2,15 @@
 //! health, metrics and the geocoder.
 
 use super::encode::{Link, GEOJSON, HTML, JSON, OPENAPI};
+use super::http::{base_url, json_response, resource};
 use super::negotiate::{negotiate, Format};
 use super::params::{parse_value, ParamError, Params};
-use super::{json_response, ApiError, State};
+use super::problem::ApiError;
+use super::state::State;
 use crate::layer::Layer;
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::middleware::Next;
-use actix_web::{guard, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
-
-pub(super) const ALLOW: &str = "GET, HEAD, OPTIONS";
-
-/// A resource answering GET and HEAD (and CORS preflight), 405 otherwise.
-pub(super) fn resource<F, Args>(path: &str, handler: F) -> actix_web::Resource
-where
-    F: actix_web::Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    web::resource(path)
-        .route(
-            web::route()
-                .guard(guard::Any(guard::Get()).or(guard::Head()))
-                .to(handler),
-        )
-        .route(web::route().guard(guard::Options()).to(preflight))
-        .default_service(web::to(method_not_allowed))
-}
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/", landing))
@@ -42,70 +22,6 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/metrics", metrics))
         .service(resource("/geocode", geocode))
         .service(resource("/reverse", reverse));
-}
-
-async fn preflight() -> HttpResponse {
-    HttpResponse::NoContent()
-        .insert_header((header::ALLOW, ALLOW))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW))
-        .insert_header((
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            "Accept, If-None-Match, Content-Type",
-        ))
-        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
-        .finish()
-}
-
-pub(super) async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed { allow: ALLOW })
-}
-
-pub(super) async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(
-        "no such resource; start at / for the links".into(),
-    ))
-}
-
-/// Common headers, metrics, and a JSON body for errors raised before a handler runs.
-pub(super) async fn common_headers(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = std::time::Instant::now();
-    let state = req.app_data::<web::Data<State>>().cloned();
-    let mut res = next.call(req).await?;
-    super::add_common_headers(&mut res);
-    if let Some(state) = state {
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".into());
-        state.metrics.observe(
-            &route,
-            res.status().as_u16(),
-            started.elapsed().as_secs_f64(),
-        );
-    }
-    Ok(res)
-}
-
-/// Whether `If-None-Match` names this ETag (or `*`).
-pub(crate) fn etag_matches(req: &HttpRequest, etag: &str) -> bool {
-    req.headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',').any(|t| {
-                let t = t.trim();
-                t == "*" || t == etag || t.trim_start_matches("W/") == etag.trim_start_matches("W/")
-            })
-        })
-}
-
-/// `scheme://host` as the client reached us, for absolute links.
-pub(crate) fn base_url(req: &HttpRequest) -> String {
-    let ci = req.connection_info();
-    format!("{}://{}", ci.scheme(), ci.host())
 }
 
 fn params(req: &HttpRequest, allowed: &[&str]) -> Result<Params, ApiError> {
@@ -165,12 +81,15 @@ async fn landing(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
     Ok(json_response(&req, to_vec(&body), JSON))
 }
 
-async fn api(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+async fn api(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let p = params(&req, &["f"])?;
     negotiate(&req, &p, false)?;
     Ok(json_response(
         &req,
-        to_vec(&super::openapi::document(&base_url(&req))),
+        to_vec(&super::openapi::document(
+            &base_url(&req),
+            &state.snapshot().config.collections,
+        )),
         OPENAPI,
     ))
 }
@@ -179,6 +98,20 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/accent-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/temporal-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/array-functions",
 ];
 
 async fn conformance(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -222,12 +155,15 @@ fn describe(layer: &Layer, base: &str) -> Value {
         "itemType": "feature",
         "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
         "extent": extent,
-        "queryables": layer.spec.queryables.iter().map(|q| q.name).collect::<Vec<_>>(),
+        "queryables": layer.spec.queryables.iter().map(|q| q.name.as_str()).collect::<Vec<_>>(),
         "links": [
-            Link::new(format!("{base}/collections/{id}"), "self", JSON, layer.spec.title),
+            Link::new(format!("{base}/collections/{id}"), "self", JSON, layer.spec.title.clone()),
             Link::new(format!("{base}/collections/{id}/items"), "items", GEOJSON, format!("{} (GeoJSON)", layer.spec.title)),
             Link::new(format!("{base}/collections/{id}/download"), "enclosure", GEOJSON, format!("The whole layer as one GeoJSON file ({} features)", layer.len())),
             Link::new(format!("{base}/collections/{id}/tiles"), crate::tiles::REL_TILESETS_VECTOR, JSON, format!("{} as vector tiles", layer.spec.title)),
+            Link::new(format!("{base}/collections/{id}/download?f=csv"), "enclosure", crate::format::csv::LINK_TYPE, format!("The whole layer as one CSV file ({} features)", layer.len())),
+            Link::new(format!("{base}/collections/{id}/download?f=gpkg"), "enclosure", crate::format::gpkg::MEDIA_TYPE, format!("The whole layer as one GeoPackage ({} features)", layer.len())),
+            super::queryables::link(&base, id, &layer.spec.title),
         ],
     })
 }
@@ -242,7 +178,7 @@ async fn collections(req: HttpRequest, state: web::Data<State>) -> Result<HttpRe
             Link::new(format!("{base}/collections"), "self", JSON, "The collections"),
             Link::new(format!("{base}/?f=html"), "alternate", HTML, "The web map"),
         ],
-        "collections": snap.catalog.layers.iter().map(|l| describe(l, &base)).collect::<Vec<_>>(),
+        "collections": snap.layers.iter().map(|l| describe(l, &base)).collect::<Vec<_>>(),
     });
     Ok(json_response(&req, to_vec(&body), JSON))
 }
@@ -253,7 +189,7 @@ async fn collection(
     state: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let snap = state.snapshot();
-    let layer = snap.catalog.layer(&path).ok_or_else(|| {
+    let layer = snap.layer(&path).ok_or_else(|| {
         ApiError::NotFound(format!(
             "no collection '{}'; see /collections",
             path.as_str()
@@ -271,15 +207,13 @@ async fn collection(
 async fn health(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
     params(&req, &[])?;
     let snap = state.snapshot();
-    let status = state.reload.lock().map(|s| s.clone()).unwrap_or_default();
+    let status = state.catalog.status();
     let features: serde_json::Map<String, Value> = snap
-        .catalog
         .layers
         .iter()
         .map(|l| (l.id().to_string(), json!(l.len())))
         .collect();
     let loads: serde_json::Map<String, Value> = snap
-        .catalog
         .layers
         .iter()
         .map(|l| {
@@ -292,8 +226,8 @@ async fn health(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespons
         .collect();
     let body = json!({
         "status": "ready",
-        "data_version": snap.catalog.version,
-        "loaded_at": snap.catalog.loaded_at,
+        "data_version": snap.version,
+        "loaded_at": snap.loaded_at,
         "features": features,
         "loads": loads,
         "last_reload": status.last_reload,
@@ -319,8 +253,13 @@ async fn metrics(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
 }
 
 async fn geocode(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
-    let p = params(&req, &["q", "limit", "f"])?;
+    let p = params(&req, &["q", "limit", "suggest", "f"])?;
     negotiate(&req, &p, false)?;
+    let suggest = match p.get("suggest") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(s) => return Err(ParamError::new("suggest", s, "true or false").into()),
+    };
     let q = p
         .get("q")
         .ok_or_else(|| ParamError::new("q", "", "a place name of 1 to 200 characters"))?;
@@ -332,12 +271,12 @@ async fn geocode(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
             .min(50),
     };
     let snap = state.snapshot();
-    let features: Vec<Value> = snap
-        .gazetteer
-        .search(q, limit)
-        .iter()
-        .map(|c| c.to_feature())
-        .collect();
+    let found = if suggest {
+        snap.gazetteer.suggest(q, limit)
+    } else {
+        snap.gazetteer.search(q, limit)
+    };
+    let features: Vec<Value> = found.iter().map(|c| c.to_feature()).collect();
     let body = json!({
         "type": "FeatureCollection",
         "numberReturned": features.len(),

@@ -1,4 +1,10 @@
 //! Content negotiation: `f=` wins over `Accept`; no `Accept`, or `*/*`, gets JSON.
+//!
+//! ```
+//! use kat::api::negotiate::Format;
+//! assert_eq!(Format::from_f("gpkg"), Some(Format::GeoPackage));
+//! assert_eq!(Format::from_f("text/csv"), Some(Format::Csv));
+//! ```
 
 use super::params::Params;
 use super::problem::ApiError;
@@ -9,18 +15,69 @@ use actix_web::HttpRequest;
 pub enum Format {
     Json,
     Html,
+    /// `text/csv` (features only).
+    Csv,
+    /// `application/geopackage+sqlite3` (downloads only).
+    GeoPackage,
+}
+
+impl Format {
+    /// The format an `f=` value names (its short name or its media type).
+    pub fn from_f(f: &str) -> Option<Format> {
+        Some(match f.to_ascii_lowercase().as_str() {
+            "json" | "geojson" | "application/json" | "application/geo+json" => Format::Json,
+            "html" | "text/html" => Format::Html,
+            "csv" | "text/csv" => Format::Csv,
+            "gpkg" | "geopackage" | "application/geopackage+sqlite3" => Format::GeoPackage,
+            _ => return None,
+        })
+    }
+
+    /// The short name `f=` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Html => "html",
+            Format::Csv => "csv",
+            Format::GeoPackage => "gpkg",
+        }
+    }
 }
 
 /// Picks the representation; `html` says whether this resource has one.
 pub fn negotiate(req: &HttpRequest, params: &Params, html: bool) -> Result<Format, ApiError> {
+    let offered: &[Format] = if html {
+        &[Format::Json, Format::Html]
+    } else {
+        &[Format::Json]
+    };
+    negotiate_among(req, params, offered)
+}
+
+/// "f=json, f=csv or f=gpkg".
+fn listed(offered: &[Format]) -> String {
+    let names: Vec<String> = offered.iter().map(|f| format!("f={}", f.name())).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.concat(),
+    }
+}
+
+/// Picks the representation among `offered` (the first is the default).
+pub fn negotiate_among(
+    req: &HttpRequest,
+    params: &Params,
+    offered: &[Format],
+) -> Result<Format, ApiError> {
+    let html = offered.contains(&Format::Html);
+    let default = offered.first().copied().unwrap_or(Format::Json);
     if let Some(f) = params.get("f") {
-        let shown = clip(f);
-        return match f.to_ascii_lowercase().as_str() {
-            "json" | "geojson" | "application/json" | "application/geo+json" => Ok(Format::Json),
-            "html" | "text/html" if html => Ok(Format::Html),
+        return match Format::from_f(f) {
+            Some(format) if offered.contains(&format) => Ok(format),
             _ => Err(ApiError::FormatNotOffered(format!(
-                "f={shown} is not offered here; use f=json{}",
-                if html { " or f=html" } else { "" }
+                "f={} is not offered here; use {}",
+                clip(f),
+                listed(offered)
             ))),
         };
     }
@@ -29,8 +86,8 @@ pub fn negotiate(req: &HttpRequest, params: &Params, html: bool) -> Result<Forma
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
     {
-        None => return Ok(Format::Json),
-        Some(a) if a.trim().is_empty() => return Ok(Format::Json),
+        None => return Ok(default),
+        Some(a) if a.trim().is_empty() => return Ok(default),
         Some(a) => a.to_ascii_lowercase(),
     };
     let mut best: Option<(f32, usize, Format)> = None;
@@ -46,14 +103,18 @@ pub fn negotiate(req: &HttpRequest, params: &Params, html: bool) -> Result<Forma
         }
         let format = match media {
             "text/html" | "application/xhtml+xml" if html => Format::Html,
-            "*/*"
-            | "application/*"
-            | "application/json"
+            "text/csv" if offered.contains(&Format::Csv) => Format::Csv,
+            "application/geopackage+sqlite3" if offered.contains(&Format::GeoPackage) => {
+                Format::GeoPackage
+            }
+            "*/*" | "application/*" => default,
+            "application/json"
             | "application/geo+json"
             | "application/problem+json"
             | "application/vnd.oai.openapi+json"
             | "application/schema+json" => Format::Json,
             "text/*" if html => Format::Html,
+            "text/*" if offered.contains(&Format::Csv) => Format::Csv,
             _ => continue,
         };
         // Highest q wins; at equal q, the more specific (non-wildcard) and earlier one.
@@ -68,10 +129,19 @@ pub fn negotiate(req: &HttpRequest, params: &Params, html: bool) -> Result<Forma
         }
     }
     best.map(|b| b.2).ok_or_else(|| {
+        let types: Vec<&str> = offered
+            .iter()
+            .map(|f| match f {
+                Format::Json => "JSON",
+                Format::Html => "HTML",
+                Format::Csv => "CSV (text/csv)",
+                Format::GeoPackage => "GeoPackage (application/geopackage+sqlite3)",
+            })
+            .collect();
         ApiError::NotAcceptable(format!(
-            "cannot answer Accept: {}; this resource is served as JSON{}",
+            "cannot answer Accept: {}; this resource is served as {}",
             clip(&accept),
-            if html { " or HTML" } else { "" }
+            types.join(" or ")
         ))
     })
 }

@@ -5,8 +5,13 @@
 //! reads `components.parameters.limit` at that key.
 
 use super::params::{DEFAULT_LIMIT, MAX_LIMIT, MAX_WITHIN_M};
-use crate::layer::{CollectionSpec, COLLECTIONS};
+use crate::layer::{CollectionSpec, QueryableType};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// The media types of the CSV and GeoPackage answers.
+const CSV: &str = crate::format::csv::LINK_TYPE;
+const GPKG: &str = crate::format::gpkg::MEDIA_TYPE;
 
 fn responses(ok: Value) -> Value {
     let problem = |d: &str| json!({"description": d, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
@@ -38,18 +43,30 @@ fn queryable_params(spec: &CollectionSpec) -> Vec<Value> {
             json!({
                 "name": q.name, "in": "query", "required": false, "style": "form", "explode": false,
                 "description": q.description,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 200}
+                "schema": param_schema(q.kind)
             })
         })
         .collect()
+}
+
+/// What a `name=value` parameter of this type takes.
+fn param_schema(kind: QueryableType) -> Value {
+    match kind {
+        QueryableType::String(_) => json!({"type": "string", "minLength": 1, "maxLength": 200}),
+        QueryableType::Integer => json!({"type": "integer"}),
+        QueryableType::Number => json!({"type": "number"}),
+        QueryableType::Boolean => json!({"type": "boolean"}),
+        // A day, a month or a date-time: the feature's date must meet it.
+        QueryableType::Date => json!({"type": "string", "minLength": 7, "maxLength": 40}),
+    }
 }
 
 fn reference(name: &str) -> Value {
     json!({"$ref": format!("#/components/parameters/{name}")})
 }
 
-/// The whole document, with `base` as its server.
-pub fn document(base: &str) -> Value {
+/// The whole document for these collections, with `base` as its server.
+pub fn document(base: &str, collections: &[Arc<CollectionSpec>]) -> Value {
     let mut paths = Map::new();
     let get = |summary: &str, op: &str, params: Vec<Value>, ok: Value| json!({"get": {"summary": summary, "operationId": op, "parameters": params, "responses": responses(ok)}});
     paths.insert(
@@ -95,17 +112,18 @@ pub fn document(base: &str) -> Value {
     paths.insert("/geocode".into(), get("Find a Haitian place by name", "geocode", vec![
         json!({"name": "q", "in": "query", "required": true, "description": "A place name, in French or Kreyòl, misspelt or not, e.g. 'Pont Sonde'", "schema": {"type": "string", "minLength": 1, "maxLength": 200}}),
         json!({"name": "limit", "in": "query", "required": false, "description": "Candidates to return", "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}}),
+        json!({"name": "suggest", "in": "query", "required": false, "description": "true while the name is being typed: after the matches, the names that begin with q (at least 3 letters)", "schema": {"type": "boolean", "default": false}}),
     ], geojson_ok("Candidates, best first", "FeatureCollection")));
     paths.insert("/reverse".into(), get("The department, commune and communal section at a point", "reverse", vec![
         json!({"name": "lon", "in": "query", "required": true, "schema": {"type": "number", "minimum": -180, "maximum": 180}}),
         json!({"name": "lat", "in": "query", "required": true, "schema": {"type": "number", "minimum": -90, "maximum": 90}}),
     ], geojson_ok("The units containing the point", "Feature")));
     paths.insert("/collections/{collectionId}".into(), get("One collection", "describeCollection", vec![
-        json!({"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": COLLECTIONS.iter().map(|c| c.id).collect::<Vec<_>>()}}),
+        json!({"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": collections.iter().map(|c| c.id.as_str()).collect::<Vec<_>>()}}),
         reference("f"),
     ], json_ok("The collection", json!({"type": "object", "required": ["id", "links"]}))));
-    for spec in COLLECTIONS {
-        let id = spec.id;
+    for spec in collections {
+        let id = &spec.id;
         let mut items_params = vec![
             reference("bbox"),
             reference("limit"),
@@ -119,22 +137,49 @@ pub fn document(base: &str) -> Value {
             items_params.insert(1, reference("datetime"));
         }
         items_params.extend(queryable_params(spec));
+        items_params.extend(super::cql::openapi_params());
+        paths.insert(format!("/collections/{id}/queryables"), json!({"get": {
+            "summary": format!("The properties a CQL2 filter on {} may name", spec.title),
+            "operationId": format!("getQueryables_{id}"),
+            "tags": [id],
+            "parameters": [reference("f")],
+            "responses": responses(json!({"description": "A JSON Schema", "content": {"application/schema+json": {"schema": {"type": "object"}}}})),
+        }}));
+        let mut page_params = items_params.clone();
+        for p in page_params.iter_mut().filter(|p| **p == reference("f")) {
+            *p = reference("f-features");
+        }
         paths.insert(format!("/collections/{id}/items"), json!({"get": {
             "summary": format!("{} (features)", spec.title),
             "description": spec.description,
             "operationId": format!("getFeatures_{id}"),
             "tags": [id],
-            "parameters": items_params.clone(),
-            "responses": responses(geojson_ok("A page of features, with numberMatched and next/prev links", "FeatureCollection")),
+            "parameters": page_params,
+            "responses": responses(json!({
+                "description": "A page of features, with numberMatched and next/prev links",
+                "content": {
+                    "application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}},
+                    CSV: {"schema": {"type": "string"}}
+                }
+            })),
         }}));
         let mut download_params = items_params.clone();
-        download_params.retain(|p| p != &reference("f"));
+        for p in download_params.iter_mut().filter(|p| **p == reference("f")) {
+            *p = reference("f-download");
+        }
         paths.insert(format!("/collections/{id}/download"), json!({"get": {
-            "summary": format!("{}: the whole layer, or its filtered view, as one GeoJSON file", spec.title),
+            "summary": format!("{}: the whole layer, or its filtered view, as one GeoJSON, CSV or GeoPackage file", spec.title),
             "operationId": format!("download_{id}"),
             "tags": [id],
             "parameters": download_params,
-            "responses": responses(json!({"description": "A GeoJSON file (Content-Disposition: attachment)", "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}}})),
+            "responses": responses(json!({
+                "description": "One file (Content-Disposition: attachment)",
+                "content": {
+                    "application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}},
+                    CSV: {"schema": {"type": "string"}},
+                    GPKG: {"schema": {"type": "string", "format": "binary"}}
+                }
+            })),
         }}));
         paths.insert(format!("/collections/{id}/items/{{featureId}}"), json!({"get": {
             "summary": format!("One feature of {}", spec.title),
@@ -158,6 +203,8 @@ pub fn document(base: &str) -> Value {
         "components": {
             "parameters": {
                 "f": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false, "description": "Format: json (the default; geojson is the same)", "schema": {"type": "string", "enum": ["json", "geojson"]}},
+                "f-features": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false, "description": "Format: json (GeoJSON, the default; geojson is the same) or csv (one row per feature: id, properties, longitude/latitude for points, wkt for other geometries). Accept: text/csv does the same", "schema": {"type": "string", "enum": ["json", "geojson", "csv"]}},
+                "f-download": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false, "description": "Format: json (GeoJSON, the default; geojson is the same), csv, or gpkg (a GeoPackage with a spatial index). Accept: text/csv or application/geopackage+sqlite3 does the same", "schema": {"type": "string", "enum": ["json", "geojson", "csv", "gpkg"]}},
                 "bbox": {"name": "bbox", "in": "query", "required": false, "style": "form", "explode": false, "description": "minLon,minLat,maxLon,maxLat (WGS84); features intersecting the box, edges included", "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number", "minimum": -180, "maximum": 180}}},
                 "datetime": {"name": "datetime", "in": "query", "required": false, "style": "form", "explode": false, "description": "An RFC 3339 date-time, a date, or an interval a/b with '..' for an open end; features whose date intersects it (undated ones too)", "schema": {"type": "string"}},
                 "limit": {"name": "limit", "in": "query", "required": false, "style": "form", "explode": false, "description": "Features per page; larger values are served as the maximum", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},

@@ -3,11 +3,13 @@
 //! Vector Tile), and `/tileMatrixSets`.
 
 use super::encode::JSON;
-use super::handlers::{base_url, etag_matches, resource};
+use super::http::{base_url, etag_matches, json_response, resource};
 use super::items::items_query;
 use super::negotiate::negotiate;
 use super::params::Params;
-use super::{json_response, ApiError, Snapshot, State};
+use super::problem::ApiError;
+use super::state::State;
+use crate::catalog::Snapshot;
 use crate::index::quad::{mercator_unit, to_cell};
 use crate::layer::Layer;
 use crate::tiles::matrix::{

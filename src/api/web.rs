@@ -1,8 +1,9 @@
 //! The web map's files: static/ at `/static/…`, the map page at `/`, and the simplified
 //! boundaries at `/simplified/{name}.geojson`.
 
-use super::handlers::resource;
-use super::{ApiError, State};
+use super::http::resource;
+use super::problem::ApiError;
+use super::state::State;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -106,7 +107,7 @@ async fn serve_file(
     } else {
         "no-cache"
     };
-    if super::handlers::etag_matches(req, &etag) {
+    if super::http::etag_matches(req, &etag) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
             .finish());
@@ -152,7 +153,7 @@ async fn simplified(
                 .into(),
         )
     })?;
-    Ok(super::json_response(
+    Ok(super::http::json_response(
         &req,
         bytes.to_vec(),
         super::encode::GEOJSON,

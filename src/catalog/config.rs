@@ -253,10 +253,10 @@ impl Config {
                 ));
             }
             check_relative(c.file.get_ref())
-                .map_err(|p| invalid(c.file.span().start, &key("file"), p))?;
+                .map_err(|p| invalid(c.file.span().start, &key("file"), p.to_string()))?;
             if let Some(s) = &c.simplified {
                 check_relative(s.get_ref())
-                    .map_err(|p| invalid(s.span().start, &key("simplified"), p))?;
+                    .map_err(|p| invalid(s.span().start, &key("simplified"), p.to_string()))?;
             }
             if c.queryables.len() > MAX_QUERYABLES {
                 return Err(invalid(
@@ -415,17 +415,20 @@ fn valid_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// A path that leaves the data directory.
+#[derive(Debug, thiserror::Error)]
+#[error("\"{0}\" must be a relative path below the data directory, without '..'")]
+struct OutsideDataDir(String);
+
 /// A path that stays below the data directory.
-fn check_relative(p: &str) -> Result<(), String> {
+fn check_relative(p: &str) -> Result<(), OutsideDataDir> {
     let path = Path::new(p);
     let escapes = path.is_absolute()
         || path
             .components()
             .any(|c| !matches!(c, std::path::Component::Normal(_)));
     if p.is_empty() || escapes {
-        return Err(format!(
-            "\"{p}\" must be a relative path below the data directory, without '..'"
-        ));
+        return Err(OutsideDataDir(p.to_string()));
     }
     Ok(())
 }

@@ -398,8 +398,9 @@ fn read_features(path: &Path) -> Result<Vec<RawFeature>, GazetteerError> {
                 .to_string();
             let polygon = f
                 .get("geometry")
-                .ok_or_else(|| "no geometry".to_string())
+                .ok_or(ShapeError::NoGeometry)
                 .and_then(parse_areal)
+                .map_err(|e| e.to_string())
                 .map_err(|problem| GazetteerError::Feature {
                     path: PathBuf::from(path),
                     index,
@@ -411,57 +412,71 @@ fn read_features(path: &Path) -> Result<Vec<RawFeature>, GazetteerError> {
         .collect()
 }
 
+/// Why a boundary's geometry could not be read.
+#[derive(Debug, thiserror::Error)]
+enum ShapeError {
+    #[error("no geometry")]
+    NoGeometry,
+    #[error("geometry has no coordinates")]
+    NoCoordinates,
+    #[error("MultiPolygon coordinates are not an array")]
+    NotAnArray,
+    #[error("geometry type {0:?} where a Polygon or MultiPolygon was expected")]
+    NotAreal(Option<String>),
+    #[error("polygon is not an array of rings")]
+    NotRings,
+    #[error("polygon without rings")]
+    NoRings,
+    #[error("ring is not an array")]
+    RingNotArray,
+    #[error("non-numeric coordinate")]
+    NotNumeric,
+    #[error("position without two numbers")]
+    ShortPosition,
+    #[error("ring with {0} positions (at least 4 needed)")]
+    ShortRing(usize),
+}
+
 /// A GeoJSON Polygon or MultiPolygon as a geo MultiPolygon.
-fn parse_areal(geometry: &Value) -> Result<MultiPolygon<f64>, String> {
+fn parse_areal(geometry: &Value) -> Result<MultiPolygon<f64>, ShapeError> {
     let coords = geometry
         .get("coordinates")
-        .ok_or_else(|| "geometry has no coordinates".to_string())?;
+        .ok_or(ShapeError::NoCoordinates)?;
     match geometry.get("type").and_then(Value::as_str) {
         Some("Polygon") => Ok(MultiPolygon::new(vec![parse_polygon(coords)?])),
         Some("MultiPolygon") => coords
             .as_array()
-            .ok_or_else(|| "MultiPolygon coordinates are not an array".to_string())?
+            .ok_or(ShapeError::NotAnArray)?
             .iter()
             .map(parse_polygon)
             .collect::<Result<Vec<_>, _>>()
             .map(MultiPolygon::new),
-        other => Err(format!(
-            "geometry type {other:?} where a Polygon or MultiPolygon was expected"
-        )),
+        other => Err(ShapeError::NotAreal(other.map(str::to_string))),
     }
 }
 
-fn parse_polygon(v: &Value) -> Result<Polygon<f64>, String> {
-    let rings = v
-        .as_array()
-        .ok_or_else(|| "polygon is not an array of rings".to_string())?;
+fn parse_polygon(v: &Value) -> Result<Polygon<f64>, ShapeError> {
+    let rings = v.as_array().ok_or(ShapeError::NotRings)?;
     let mut rings = rings.iter().map(parse_ring);
-    let exterior = rings
-        .next()
-        .ok_or_else(|| "polygon without rings".to_string())??;
+    let exterior = rings.next().ok_or(ShapeError::NoRings)??;
     let interiors = rings.collect::<Result<Vec<_>, _>>()?;
     Ok(Polygon::new(exterior, interiors))
 }
 
-fn parse_ring(v: &Value) -> Result<LineString<f64>, String> {
-    let positions = v
-        .as_array()
-        .ok_or_else(|| "ring is not an array".to_string())?;
+fn parse_ring(v: &Value) -> Result<LineString<f64>, ShapeError> {
+    let positions = v.as_array().ok_or(ShapeError::RingNotArray)?;
     let coords = positions
         .iter()
         .map(|p| match p.as_array().map(Vec::as_slice) {
             Some([x, y, ..]) => match (x.as_f64(), y.as_f64()) {
                 (Some(x), Some(y)) => Ok(Coord { x, y }),
-                _ => Err("non-numeric coordinate".to_string()),
+                _ => Err(ShapeError::NotNumeric),
             },
-            _ => Err("position without two numbers".to_string()),
+            _ => Err(ShapeError::ShortPosition),
         })
         .collect::<Result<Vec<_>, _>>()?;
     if coords.len() < 4 {
-        return Err(format!(
-            "ring with {} positions (at least 4 needed)",
-            coords.len()
-        ));
+        return Err(ShapeError::ShortRing(coords.len()));
     }
     Ok(LineString::new(coords))
 }

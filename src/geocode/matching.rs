@@ -378,7 +378,7 @@ impl Gazetteer {
         }
     }
 
-    fn candidate(&self, r: &Resolved) -> Candidate {
+    pub(crate) fn candidate(&self, r: &Resolved) -> Candidate {
         let u = &self.units;
         let p = self.placement(r.unit, r.point, GeocodeStatus::Matched, self.basis(r));
         let (name, kind, source) = match r.chosen.as_slice() {

@@ -9,6 +9,7 @@ mod error;
 mod fuzzy;
 mod matching;
 mod normalize;
+mod suggest;
 mod types;
 
 use std::collections::HashMap;

@@ -76,9 +76,9 @@ pub(crate) fn rows(
             None
         } else {
             Some(Geometry::multi_polygon(&area(g.units(), &units).map_err(
-                |problem| ImportError::Geometry {
+                |e| ImportError::Geometry {
                     id: id.clone(),
-                    problem,
+                    problem: e.to_string(),
                 },
             )?))
         };
@@ -152,7 +152,15 @@ fn basis(units: &AdminUnits, set: &[UnitRef]) -> String {
 }
 
 /// The union of the units' full-resolution polygons, rounded to 6 decimals and valid.
-fn area(units: &AdminUnits, set: &[UnitRef]) -> Result<MultiPolygon<f64>, String> {
+/// A union of units that stays invalid once rounded.
+#[derive(Debug, thiserror::Error)]
+#[error("union of {units} unit(s) is not valid after rounding: {problem}")]
+struct UnionError {
+    units: usize,
+    problem: String,
+}
+
+fn area(units: &AdminUnits, set: &[UnitRef]) -> Result<MultiPolygon<f64>, UnionError> {
     let polygons: Vec<Polygon<f64>> = set
         .iter()
         .flat_map(|u| {
@@ -182,10 +190,10 @@ fn area(units: &AdminUnits, set: &[UnitRef]) -> Result<MultiPolygon<f64>, String
         .validation_errors()
         .first()
         .map_or(Ok(rounded.clone()), |e| {
-            Err(format!(
-                "union of {} unit(s) is not valid after rounding: {e}",
-                set.len()
-            ))
+            Err(UnionError {
+                units: set.len(),
+                problem: e.to_string(),
+            })
         })
 }
 

@@ -15,9 +15,10 @@
 //! digest and length, the feature count, the time extent, then for each section its offset,
 //! length and digest), the header's own digest, then the sections' bytes.
 
+use super::column::{Column, Values};
 use super::digest::{digest_bytes, digest_file};
 use super::store::{block_for, places, Parts, PartsRef, Store};
-use super::{CollectionSpec, Column, Extent, Layer, Shapes};
+use super::{CollectionSpec, Extent, Layer, Shapes};
 use crate::index::SpatialIndex;
 use crate::temporal::{format_instant, Interval};
 use rayon::prelude::*;
@@ -37,7 +38,7 @@ pub const MIN_BYTES: u64 = 32 << 20;
 pub const DIR: &str = ".kat-cache";
 
 const MAGIC: &[u8; 8] = b"KATCACHE";
-const FORMAT: u64 = 2;
+const FORMAT: u64 = 3;
 /// Read back in another byte order, this word differs.
 const BYTE_ORDER: u64 = 0x0102_0304_0506_0708;
 /// Header words before the sections' table.
@@ -117,7 +118,7 @@ fn worth_caching(dir: &Path, spec: &CollectionSpec) -> Option<u64> {
     if DISABLED.load(Ordering::Relaxed) {
         return None;
     }
-    let len = std::fs::metadata(dir.join(spec.file)).ok()?.len();
+    let len = std::fs::metadata(dir.join(&spec.file)).ok()?.len();
     (len >= MIN_BYTES).then_some(len)
 }
 
@@ -125,7 +126,7 @@ fn worth_caching(dir: &Path, spec: &CollectionSpec) -> Option<u64> {
 type Toc = Vec<[u64; 3]>;
 
 /// The layer kept in the cache, or None when there is none for the file as it is now.
-pub(super) fn read(dir: &Path, spec: &'static CollectionSpec) -> Option<Layer> {
+pub(super) fn read(dir: &Path, spec: &Arc<CollectionSpec>) -> Option<Layer> {
     let source_len = worth_caching(dir, spec)?;
     let started = Instant::now();
     let path = cache_path(dir, spec);
@@ -164,7 +165,7 @@ pub(super) fn read(dir: &Path, spec: &'static CollectionSpec) -> Option<Layer> {
     // The file's digest is what ties the cache to its content: computed while the sections
     // are read.
     let (current, layer) = rayon::join(
-        || digest_file(&dir.join(spec.file)),
+        || digest_file(&dir.join(&spec.file)),
         || assemble(spec, &file, file_len, &toc, n as usize, has_times != 0),
     );
     if current != Some(digest) {
@@ -229,7 +230,7 @@ fn sections_joined(
 
 /// The layer from the cache's sections, every part checked against the others.
 fn assemble(
-    spec: &'static CollectionSpec,
+    spec: &Arc<CollectionSpec>,
     file: &File,
     file_len: u64,
     toc: &Toc,
@@ -257,19 +258,18 @@ fn assemble(
                 let ends = section::<u32>(file, file_len, sec(k + 1))?;
                 let codes = section::<u32>(file, file_len, sec(k + 2))?;
                 let text = std::str::from_utf8(&text).ok()?;
-                let mut values = Vec::with_capacity(ends.len());
+                let mut texts: Vec<Box<str>> = Vec::with_capacity(ends.len());
                 let mut from = 0;
                 for end in ends {
-                    values.push(text.get(from..end as usize)?.into());
+                    texts.push(text.get(from..end as usize)?.into());
                     from = end as usize;
                 }
-                let distinct = values.len() as u32;
+                let distinct = texts.len() as u32;
                 if codes.len() != n || codes.iter().any(|c| *c != u32::MAX && *c >= distinct) {
                     return None;
                 }
                 columns.push(Column {
-                    kind: q.kind,
-                    values,
+                    values: Values::from_texts(q.kind, texts)?,
                     codes,
                 });
             }
@@ -308,7 +308,7 @@ fn assemble(
         interval: None,
     };
     Some(Layer {
-        spec,
+        spec: Arc::clone(spec),
         store,
         ids,
         shapes: Shapes::Points(points),
@@ -330,13 +330,13 @@ fn assemble(
 
 /// Writes the layer's cache in the background, when its file is large enough to be worth one.
 pub(super) fn save_later(dir: &Path, layer: &Arc<Layer>) {
-    let Some(source_len) = worth_caching(dir, layer.spec) else {
+    let Some(source_len) = worth_caching(dir, &layer.spec) else {
         return;
     };
     if !matches!(layer.shapes, Shapes::Points(_)) {
         return;
     }
-    let id = layer.spec.id;
+    let id = layer.spec.id.clone();
     let (dir, layer) = (dir.to_path_buf(), Arc::clone(layer));
     let spawned = std::thread::Builder::new()
         .name("kat-cache".into())
@@ -392,7 +392,7 @@ fn save(dir: &Path, layer: &Layer, source_len: u64) -> std::io::Result<u64> {
     for col in &layer.columns {
         let mut text = Vec::new();
         let mut ends = Vec::with_capacity(col.values.len());
-        for v in &col.values {
+        for v in col.values.texts() {
             text.extend_from_slice(v.as_bytes());
             ends.push(text.len() as u32);
         }
@@ -418,7 +418,7 @@ fn save(dir: &Path, layer: &Layer, source_len: u64) -> std::io::Result<u64> {
     let mut header = vec![
         FORMAT,
         BYTE_ORDER,
-        build_id(layer.spec),
+        build_id(&layer.spec),
         layer.digest,
         source_len,
         layer.len() as u64,
@@ -435,10 +435,10 @@ fn save(dir: &Path, layer: &Layer, source_len: u64) -> std::io::Result<u64> {
     }
     header.push(digest_bytes(bytemuck::cast_slice(&header)));
 
-    let path = cache_path(dir, layer.spec);
+    let path = cache_path(dir, &layer.spec);
     let cache_dir = path.parent().expect("below the data directory");
     std::fs::create_dir_all(cache_dir)?;
-    remove_stale(cache_dir, layer.spec);
+    remove_stale(cache_dir, &layer.spec);
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     UNFINISHED
         .lock()

@@ -16,7 +16,8 @@
 //! assert_eq!(fatalities.number(2), None);
 //! ```
 
-use crate::temporal::Interval;
+use crate::catalog::config::QueryableType;
+use crate::temporal::{parse_feature_date, Interval};
 
 /// The code of a feature without a value.
 pub const NULL: u32 = u32::MAX;
@@ -59,6 +60,70 @@ impl Values {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The typed values of distinct texts (a number's text, `true`/`false`, a date's text,
+    /// an array's elements joined by [`ELEMENT_SEPARATOR`]); `None` if one does not read as
+    /// `kind`.
+    ///
+    /// ```
+    /// use kat::catalog::config::QueryableType;
+    /// use kat::layer::column::Values;
+    /// let v = Values::from_texts(QueryableType::Integer, vec!["3".into(), "20".into()]);
+    /// assert_eq!(v, Some(Values::Integer(vec![3, 20])));
+    /// assert_eq!(Values::from_texts(QueryableType::Integer, vec!["ten".into()]), None);
+    /// ```
+    pub fn from_texts(kind: QueryableType, texts: Vec<Box<str>>) -> Option<Values> {
+        Some(match kind {
+            QueryableType::String(_) => Values::Text {
+                folded: texts
+                    .iter()
+                    .map(|t| crate::text::fold(t).into_boxed_str())
+                    .collect(),
+                text: texts,
+            },
+            QueryableType::Integer => Values::Integer(
+                texts
+                    .iter()
+                    .map(|t| t.parse().ok())
+                    .collect::<Option<_>>()?,
+            ),
+            QueryableType::Number => Values::Number(
+                texts
+                    .iter()
+                    .map(|t| t.parse().ok().filter(|n: &f64| n.is_finite()))
+                    .collect::<Option<_>>()?,
+            ),
+            QueryableType::Boolean => Values::Boolean(
+                texts
+                    .iter()
+                    .map(|t| match &**t {
+                        "true" => Some(true),
+                        "false" => Some(false),
+                        _ => None,
+                    })
+                    .collect::<Option<_>>()?,
+            ),
+            QueryableType::Date => Values::Date {
+                intervals: texts
+                    .iter()
+                    .map(|t| parse_feature_date(t))
+                    .collect::<Option<_>>()?,
+                text: texts,
+            },
+        })
+    }
+
+    /// The distinct values as texts, the inverse of [`Values::from_texts`].
+    pub fn texts(&self) -> Vec<String> {
+        match self {
+            Values::Text { text, .. } | Values::Date { text, .. } => {
+                text.iter().map(|t| t.to_string()).collect()
+            }
+            Values::Integer(v) => v.iter().map(|n| n.to_string()).collect(),
+            Values::Number(v) => v.iter().map(|n| n.to_string()).collect(),
+            Values::Boolean(v) => v.iter().map(|b| b.to_string()).collect(),
+        }
     }
 }
 

@@ -14,13 +14,13 @@
 //! array far from its start, a stray value in the array, a missing comma) is read whole, so
 //! that serde_json can word what is wrong.
 
+use super::column::{Column, Values};
 use super::digest::digest_bytes;
 use super::store::{FramePiece, Segment, SegmentBuilder, SharedDict, Store, TextMemo};
-use super::{onepass, Column, Extent, Layer, LoadError, Shapes};
+use super::{onepass, Extent, Layer, LoadError, Shapes};
+use crate::catalog::config::{CollectionSpec, QueryableType, HAITI_EXTENT, MAX_QUERYABLES};
 use crate::index::SpatialIndex;
-use crate::layer::spec::{CollectionSpec, HAITI_EXTENT};
 use crate::temporal::{format_instant, parse_feature_date, Interval};
-use crate::text::fold;
 use geo::{BoundingRect, Geometry, Validation};
 use rayon::prelude::*;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
@@ -28,8 +28,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 mod structure;
@@ -99,21 +99,18 @@ enum Geom {
     Shape(Box<Geometry<f64>>),
 }
 
-/// The most queryables a collection declares.
-const MAX_QUERYABLES: usize = 4;
-
 /// Picks the named members of the properties object without building the others (the
 /// serde_json path, for features [`onepass`] leaves to it, and for its error messages).
-struct Pick<'w>(&'w [&'w str]);
+struct PickMembers<'w>(&'w [&'w str]);
 
-impl<'de> DeserializeSeed<'de> for Pick<'_> {
+impl<'de> DeserializeSeed<'de> for PickMembers<'_> {
     type Value = Vec<Option<&'de RawValue>>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Pick<'_> {
+impl<'de> Visitor<'de> for PickMembers<'_> {
     type Value = Vec<Option<&'de RawValue>>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a properties object or null")
@@ -144,7 +141,7 @@ impl<'de> Visitor<'de> for Pick<'_> {
 /// Byte-level scanning of JSON text that serde_json has validated, or will validate.
 mod scan {
     #[inline]
-    pub fn ws(t: &[u8], mut i: usize) -> usize {
+    pub fn skip_whitespace(t: &[u8], mut i: usize) -> usize {
         while i < t.len() && matches!(t[i], b' ' | b'\n' | b'\r' | b'\t') {
             i += 1;
         }
@@ -236,7 +233,7 @@ fn json_str(v: &str) -> Option<Cow<'_, str>> {
 }
 
 /// A property's text: a string as is, an array of strings joined by U+001F.
-fn text_of(v: &str) -> Result<Option<Cow<'_, str>>, String> {
+fn text_of(v: &str) -> Result<Option<Cow<'_, str>>, ValueError> {
     if v == "null" {
         return Ok(None);
     }
@@ -261,9 +258,62 @@ fn text_of(v: &str) -> Result<Option<Cow<'_, str>>, String> {
     if let Ok(n) = serde_json::from_str::<serde_json::Number>(v) {
         return Ok(Some(Cow::Owned(n.to_string())));
     }
-    Err(format!(
-        "expected a string, a number or an array of strings, found {v}"
-    ))
+    if v == "true" || v == "false" {
+        return Ok(Some(Cow::Borrowed(v)));
+    }
+    Err(ValueError::Unreadable(clip(v)))
+}
+
+/// Why a queryable's value was refused.
+#[derive(Debug, thiserror::Error)]
+enum ValueError {
+    #[error("expected a string, a number, a boolean or an array of strings, found {0}")]
+    Unreadable(String),
+    #[error("is declared {declared} in the config, expected {expected}, found {found}")]
+    WrongType {
+        declared: &'static str,
+        expected: &'static str,
+        found: String,
+    },
+}
+
+/// A value as a message shows it: at most 60 characters.
+fn clip(v: &str) -> String {
+    match v.char_indices().nth(60) {
+        Some((at, _)) => format!("{}...", &v[..at]),
+        None => v.to_string(),
+    }
+}
+
+/// Checks that a queryable's value, as the file holds it (`raw`) and as text (`text`), is of
+/// the queryable's declared type; the problem in words when it is not.
+fn check_type(kind: QueryableType, array: bool, raw: &str, text: &str) -> Result<(), ValueError> {
+    let first = raw.as_bytes().first().copied().unwrap_or(b' ');
+    let fits = match kind {
+        QueryableType::String(_) => !array || first == b'[' || first == b'"',
+        QueryableType::Integer => first != b'"' && first != b'[' && text.parse::<i64>().is_ok(),
+        QueryableType::Number => {
+            first != b'"' && first != b'[' && text.parse::<f64>().is_ok_and(f64::is_finite)
+        }
+        QueryableType::Boolean => raw == "true" || raw == "false",
+        QueryableType::Date => first == b'"' && feature_date(text).is_some(),
+    };
+    if fits {
+        return Ok(());
+    }
+    let expected = match kind {
+        QueryableType::String(_) if array => "an array of strings",
+        QueryableType::String(_) => "a string",
+        QueryableType::Integer => "an integer",
+        QueryableType::Number => "a number",
+        QueryableType::Boolean => "true or false",
+        QueryableType::Date => "a date string (YYYY-MM-DD, YYYY-MM or an RFC 3339 date-time)",
+    };
+    Err(ValueError::WrongType {
+        declared: kind.name(),
+        expected,
+        found: clip(raw),
+    })
 }
 
 /// [`parse_feature_date`], with the common `YYYY-MM-DD` read directly.
@@ -301,44 +351,44 @@ fn in_extent(r: &geo::Rect<f64>) -> bool {
 /// only its shape is checked here). None for any other shape, which serde_json then reads.
 fn plain_point(raw: &str) -> Option<(f64, f64)> {
     let t = raw.as_bytes();
-    let mut i = scan::ws(t, 0);
+    let mut i = scan::skip_whitespace(t, 0);
     if t.get(i) != Some(&b'{') {
         return None;
     }
     let (mut xy, mut point) = (None, false);
     loop {
-        i = scan::ws(t, i + 1);
+        i = scan::skip_whitespace(t, i + 1);
         let rest = &raw[i..];
         if let Some(r) = rest.strip_prefix("\"coordinates\"") {
-            i = scan::ws(t, t.len() - r.len());
+            i = scan::skip_whitespace(t, t.len() - r.len());
             if t.get(i) != Some(&b':') || xy.is_some() {
                 return None;
             }
-            i = scan::ws(t, i + 1);
+            i = scan::skip_whitespace(t, i + 1);
             if t.get(i) != Some(&b'[') {
                 return None;
             }
             let mut v = [0.0; 2];
             for (k, slot) in v.iter_mut().enumerate() {
-                let from = scan::ws(t, i + 1);
+                let from = scan::skip_whitespace(t, i + 1);
                 let mut end = from;
                 while end < t.len() && !matches!(t[end], b',' | b']' | b' ' | b'\n' | b'\r' | b'\t')
                 {
                     end += 1;
                 }
                 *slot = raw[from..end].parse().ok()?;
-                i = scan::ws(t, end);
+                i = scan::skip_whitespace(t, end);
                 if t.get(i) != Some(if k == 0 { &b',' } else { &b']' }) {
                     return None;
                 }
             }
             xy = Some((v[0], v[1]));
         } else if let Some(r) = rest.strip_prefix("\"type\"") {
-            i = scan::ws(t, t.len() - r.len());
+            i = scan::skip_whitespace(t, t.len() - r.len());
             if t.get(i) != Some(&b':') || point {
                 return None;
             }
-            i = scan::ws(t, i + 1);
+            i = scan::skip_whitespace(t, i + 1);
             if !raw[i..].starts_with("\"Point\"") {
                 return None;
             }
@@ -347,7 +397,7 @@ fn plain_point(raw: &str) -> Option<(f64, f64)> {
         } else {
             return None;
         }
-        i = scan::ws(t, i + 1);
+        i = scan::skip_whitespace(t, i + 1);
         match t.get(i) {
             Some(b',') => {}
             Some(b'}') if point => return xy,
@@ -356,7 +406,28 @@ fn plain_point(raw: &str) -> Option<(f64, f64)> {
     }
 }
 
-fn parse_geometry(raw: Option<&str>) -> Result<Geom, String> {
+/// Why a feature's geometry was refused.
+#[derive(Debug, thiserror::Error)]
+enum GeometryError {
+    #[error("a Point needs 2 or 3 coordinates")]
+    PointArity,
+    #[error("the Point's coordinates are not finite numbers")]
+    NotFinite,
+    #[error("the Point [{0}, {1}] lies outside Haiti's extent {HAITI_EXTENT:?} (are longitude and latitude swapped?)")]
+    PointOutside(f64, f64),
+    #[error("invalid GeoJSON geometry: {0}")]
+    NotGeoJson(#[source] serde_json::Error),
+    #[error("unsupported geometry: {0}")]
+    Unsupported(#[source] geojson::Error),
+    #[error("the geometry is empty")]
+    Empty,
+    #[error("the geometry's bounding box [{}, {}, {}, {}] lies outside Haiti's extent {HAITI_EXTENT:?}", .0.min().x, .0.min().y, .0.max().x, .0.max().y)]
+    Outside(geo::Rect<f64>),
+    #[error("invalid geometry: {0}")]
+    Invalid(String),
+}
+
+fn parse_geometry(raw: Option<&str>) -> Result<Geom, GeometryError> {
     let Some(raw) = raw.filter(|r| *r != "null") else {
         return Ok(Geom::None);
     };
@@ -364,7 +435,7 @@ fn parse_geometry(raw: Option<&str>) -> Result<Geom, String> {
         let p = serde_json::from_str::<PointGeometry>(raw).ok()?;
         (p.kind == "Point").then(|| {
             if p.coordinates.n < 2 || p.coordinates.n > 3 {
-                return Err("a Point needs 2 or 3 coordinates".to_string());
+                return Err(GeometryError::PointArity);
             }
             Ok((p.coordinates.v[0], p.coordinates.v[1]))
         })
@@ -372,33 +443,22 @@ fn parse_geometry(raw: Option<&str>) -> Result<Geom, String> {
     if let Some(point) = point {
         let (x, y) = point?;
         if !x.is_finite() || !y.is_finite() {
-            return Err("the Point's coordinates are not finite numbers".into());
+            return Err(GeometryError::NotFinite);
         }
         let r = geo::Rect::new(geo::coord! {x: x, y: y}, geo::coord! {x: x, y: y});
         if !in_extent(&r) {
-            return Err(format!(
-                "the Point [{x}, {y}] lies outside Haiti's extent {HAITI_EXTENT:?} (are longitude and latitude swapped?)"
-            ));
+            return Err(GeometryError::PointOutside(x, y));
         }
         return Ok(Geom::Point([x, y]));
     }
-    let g: geojson::Geometry =
-        serde_json::from_str(raw).map_err(|e| format!("invalid GeoJSON geometry: {e}"))?;
-    let g: Geometry<f64> = g
-        .try_into()
-        .map_err(|e: geojson::Error| format!("unsupported geometry: {e}"))?;
-    let r = g.bounding_rect().ok_or("the geometry is empty")?;
+    let g: geojson::Geometry = serde_json::from_str(raw).map_err(GeometryError::NotGeoJson)?;
+    let g: Geometry<f64> = g.try_into().map_err(GeometryError::Unsupported)?;
+    let r = g.bounding_rect().ok_or(GeometryError::Empty)?;
     if !in_extent(&r) {
-        return Err(format!(
-            "the geometry's bounding box [{}, {}, {}, {}] lies outside Haiti's extent {HAITI_EXTENT:?}",
-            r.min().x,
-            r.min().y,
-            r.max().x,
-            r.max().y
-        ));
+        return Err(GeometryError::Outside(r));
     }
     if let Some(problem) = validation_problem(&g) {
-        return Err(format!("invalid geometry: {problem}"));
+        return Err(GeometryError::Invalid(problem));
     }
     Ok(Geom::Shape(Box::new(g)))
 }
@@ -557,7 +617,22 @@ struct Parsed<'a> {
     own: [(usize, usize); 2],
 }
 
-type FeatureError = (Option<String>, String);
+/// Why a feature was refused: its id where it has one, and what is wrong with it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{problem}")]
+pub(super) struct FeatureError {
+    pub(super) id: Option<String>,
+    pub(super) problem: String,
+}
+
+impl FeatureError {
+    fn new(id: Option<String>, problem: impl std::fmt::Display) -> FeatureError {
+        FeatureError {
+            id,
+            problem: problem.to_string(),
+        }
+    }
+}
 
 fn parse_feature<'a>(
     spec: &CollectionSpec,
@@ -577,7 +652,7 @@ fn read_feature<'a>(
     spec: &CollectionSpec,
     wanted: &[&str],
     raw: &'a str,
-    scanned: Option<onepass::Top<'a>>,
+    scanned: Option<onepass::FeatureMembers<'a>>,
     dates: &mut TextMemo<Interval>,
 ) -> Result<Parsed<'a>, FeatureError> {
     let listed = scanned.is_some();
@@ -591,7 +666,7 @@ fn read_feature<'a>(
         ),
         None => {
             let f: RawFeature = serde_json::from_str(raw)
-                .map_err(|e| (None, format!("not a GeoJSON feature: {e}")))?;
+                .map_err(|e| FeatureError::new(None, format_args!("not a GeoJSON feature: {e}")))?;
             (
                 f.kind,
                 f.id.map(RawValue::get),
@@ -602,29 +677,29 @@ fn read_feature<'a>(
         }
     };
     let id: Cow<str> = match id_raw {
-        None => return Err((None, "has no \"id\"".into())),
+        None => return Err(FeatureError::new(None, "has no \"id\"")),
         Some(v) => match json_str(v) {
             Some(s) if !s.is_empty() => s,
-            Some(_) => return Err((None, "\"id\" is empty".into())),
+            Some(_) => return Err(FeatureError::new(None, "\"id\" is empty")),
             None => match serde_json::from_str::<serde_json::Number>(v) {
                 Ok(n) => Cow::Owned(n.to_string()),
                 Err(_) => {
-                    return Err((
+                    return Err(FeatureError::new(
                         None,
-                        format!("\"id\" must be a non-empty string or a number, found {}", v),
+                        format_args!("\"id\" must be a non-empty string or a number, found {v}"),
                     ))
                 }
             },
         },
     };
-    let fail = |problem: String| (Some(id.to_string()), problem);
+    let fail = |problem: String| FeatureError::new(Some(id.to_string()), problem);
     if kind != "Feature" {
         return Err(fail(format!(
             "\"type\" is \"{}\", expected \"Feature\"",
             kind
         )));
     }
-    let geom = parse_geometry(geometry_raw).map_err(fail)?;
+    let geom = parse_geometry(geometry_raw).map_err(|e| fail(e.to_string()))?;
     if matches!(geom, Geom::None) && !spec.allow_null_geometry {
         return Err(fail("has no geometry".into()));
     }
@@ -633,7 +708,7 @@ fn read_feature<'a>(
         Some(p) => p,
         None => {
             let mut de = serde_json::Deserializer::from_str(props);
-            Pick(wanted)
+            PickMembers(wanted)
                 .deserialize(&mut de)
                 .map_err(|e| fail(format!("\"properties\" is not an object: {e}")))?
                 .into_iter()
@@ -650,7 +725,7 @@ fn read_feature<'a>(
         }
     }
     let mut at = n_req;
-    let time = match spec.time_property {
+    let time = match &spec.time_property {
         Some(name) => {
             let v = picked[at];
             at += 1;
@@ -860,11 +935,11 @@ fn split_array(text: &str, open: usize) -> Option<(Vec<(usize, usize)>, usize)> 
 /// features, when the file is plain enough for that (otherwise None, and serde_json decides).
 fn split_collection(text: &str) -> Option<Vec<(usize, usize)>> {
     let t = text.as_bytes();
-    let mut i = scan::ws(t, 0);
+    let mut i = scan::skip_whitespace(t, 0);
     if t.get(i) != Some(&b'{') {
         return None;
     }
-    i = scan::ws(t, i + 1);
+    i = scan::skip_whitespace(t, i + 1);
     let (mut kind_ok, mut features) = (false, None);
     let mut seen = Vec::new();
     loop {
@@ -877,11 +952,11 @@ fn split_collection(text: &str) -> Option<Vec<(usize, usize)>> {
             return None;
         }
         seen.push(key);
-        i = scan::ws(t, k_end);
+        i = scan::skip_whitespace(t, k_end);
         if t.get(i) != Some(&b':') {
             return None;
         }
-        i = scan::ws(t, i + 1);
+        i = scan::skip_whitespace(t, i + 1);
         let v_end = match key {
             "features" => {
                 if t.get(i) != Some(&b'[') {
@@ -920,14 +995,14 @@ fn split_collection(text: &str) -> Option<Vec<(usize, usize)>> {
                 e
             }
         };
-        i = scan::ws(t, v_end);
+        i = scan::skip_whitespace(t, v_end);
         match t.get(i) {
-            Some(b',') => i = scan::ws(t, i + 1),
+            Some(b',') => i = scan::skip_whitespace(t, i + 1),
             Some(b'}') => break,
             _ => return None,
         }
     }
-    if scan::ws(t, i + 1) != t.len() || !kind_ok {
+    if scan::skip_whitespace(t, i + 1) != t.len() || !kind_ok {
         return None;
     }
     features
@@ -949,7 +1024,7 @@ pub(super) fn id_hash(s: &str) -> u64 {
 }
 
 /// The features of one stretch of the file, parsed and gathered column by column.
-struct Part {
+struct ParsedBlock {
     /// The position of its first feature in the layer.
     first: usize,
     /// The features' JSON, and where each is in it.
@@ -973,7 +1048,7 @@ struct Part {
     error: Option<(usize, FeatureError)>,
 }
 
-impl Part {
+impl ParsedBlock {
     fn failure(&self) -> Option<(usize, &FeatureError)> {
         self.error.as_ref().map(|(k, e)| (self.first + k, e))
     }
@@ -991,7 +1066,7 @@ fn parse_part(
     first: usize,
     spans: &[(usize, usize)],
     dict: &SharedDict,
-) -> Part {
+) -> ParsedBlock {
     let mut part = PartBuilder::new(spec, dict, spans.len());
     for span in spans {
         let raw = &text[span.0..span.1];
@@ -1005,10 +1080,10 @@ fn parse_part(
     part
 }
 
-/// Gathers parsed features into a [`Part`], one at a time, until the first that fails.
+/// Gathers parsed features into a [`ParsedBlock`], one at a time, until the first that fails.
 struct PartBuilder<'s> {
     spec: &'s CollectionSpec,
-    part: Part,
+    part: ParsedBlock,
     segment: SegmentBuilder<'s>,
     /// The members of the feature being read, as the one-pass scan lists them.
     members: Vec<(usize, usize)>,
@@ -1036,7 +1111,7 @@ impl<'s> PartBuilder<'s> {
         let nq = spec.queryables.len();
         PartBuilder {
             spec,
-            part: Part {
+            part: ParsedBlock {
                 first: 0,
                 segment: Segment::default(),
                 stored: Vec::with_capacity(n),
@@ -1122,15 +1197,23 @@ impl<'s> PartBuilder<'s> {
                 Some(raw) => match self.local[c].get(raw) {
                     Some(code) => *code,
                     None => {
-                        let code = match text_of(raw) {
+                        let q = &spec.queryables[c];
+                        let text = text_of(raw).and_then(|t| match t {
+                            Some(text) => {
+                                check_type(q.kind, q.array, raw, &text).map(|()| Some(text))
+                            }
+                            None => Ok(None),
+                        });
+                        let code = match text {
                             Ok(None) => u32::MAX,
                             Ok(Some(text)) => {
                                 part.distinct[c].push(text.as_ref().into());
                                 part.distinct[c].len() as u32 - 1
                             }
                             Err(e) => {
-                                let problem = format!("\"{}\": {e}", spec.queryables[c].property);
-                                part.error = Some((k, (Some(p.id.to_string()), problem)));
+                                let problem = format!("\"{}\": {e}", q.property);
+                                part.error =
+                                    Some((k, FeatureError::new(Some(p.id.to_string()), problem)));
                                 return false;
                             }
                         };
@@ -1158,12 +1241,12 @@ impl<'s> PartBuilder<'s> {
         }
     }
 
-    fn finish(self) -> Part {
+    fn finish(self) -> ParsedBlock {
         self.finish_keeping_memos().0
     }
 
     /// [`finish`](Self::finish), also giving back what it learnt, for the next builder.
-    fn finish_keeping_memos(self) -> (Part, Memos) {
+    fn finish_keeping_memos(self) -> (ParsedBlock, Memos) {
         let mut part = self.part;
         let (segment, entries) = self.segment.finish_keeping_memo();
         part.segment = segment;
@@ -1273,7 +1356,7 @@ const FRAME_MAX: usize = 1 << 20;
 /// A layer's features, parsed.
 struct Features {
     n: usize,
-    parts: Vec<Part>,
+    parts: Vec<ParsedBlock>,
     /// The dictionary of the parts' segments.
     dict: SharedDict,
     digest: u64,
@@ -1282,31 +1365,40 @@ struct Features {
 /// The position of the `[` that opens the features array, scanning the collection's members
 /// before it (checked properly later, with the rest of the frame).
 fn features_open(t: &[u8]) -> Option<usize> {
-    let mut i = scan::ws(t, 0);
+    let mut i = scan::skip_whitespace(t, 0);
     if t.get(i) != Some(&b'{') {
         return None;
     }
-    i = scan::ws(t, i + 1);
+    i = scan::skip_whitespace(t, i + 1);
     loop {
         if t.get(i) != Some(&b'"') {
             return None;
         }
         let k_end = scan::string(t, i + 1)?;
         let key = &t[i + 1..k_end - 1];
-        i = scan::ws(t, k_end);
+        i = scan::skip_whitespace(t, k_end);
         if t.get(i) != Some(&b':') {
             return None;
         }
-        i = scan::ws(t, i + 1);
+        i = scan::skip_whitespace(t, i + 1);
         if key == b"features" {
             return (t.get(i) == Some(&b'[')).then_some(i);
         }
-        i = scan::ws(t, scan::value(t, i)?);
+        i = scan::skip_whitespace(t, scan::value(t, i)?);
         if t.get(i) != Some(&b',') {
             return None;
         }
-        i = scan::ws(t, i + 1);
+        i = scan::skip_whitespace(t, i + 1);
     }
+}
+
+/// The properties a feature is read for: the required ones, the time property, then each
+/// queryable's (a name may repeat: every slot that names it gets the value).
+pub(super) fn wanted_properties(spec: &CollectionSpec) -> Vec<&str> {
+    let mut wanted: Vec<&str> = spec.required.iter().map(String::as_str).collect();
+    wanted.extend(spec.time_property.as_deref());
+    wanted.extend(spec.queryables.iter().map(|q| q.property.as_str()));
+    wanted
 }
 
 /// Loads `spec.file` below `dir`.
@@ -1326,7 +1418,7 @@ fn read_whole(
     let digest = digest_bytes(text.as_bytes());
     let threads = rayon::current_num_threads().max(1);
     let dict = SharedDict::default();
-    let parse_all = |spans: &[(usize, usize)]| -> Vec<Part> {
+    let parse_all = |spans: &[(usize, usize)]| -> Vec<ParsedBlock> {
         let per_part = (spans.len() / (threads * 8)).clamp(1, 16_384);
         spans
             .par_chunks(per_part)
@@ -1368,10 +1460,10 @@ fn read_whole(
     })
 }
 
-pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, LoadError> {
+pub fn load_layer(dir: &Path, spec: &Arc<CollectionSpec>) -> Result<Layer, LoadError> {
     let started = Instant::now();
     let file = spec.file.to_string();
-    let path = dir.join(spec.file);
+    let path = dir.join(&spec.file);
     let phase = |name: &str| {
         tracing::debug!(
             layer = spec.id,
@@ -1379,9 +1471,7 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
             "{name}"
         )
     };
-    let mut wanted: Vec<&str> = spec.required.to_vec();
-    wanted.extend(spec.time_property);
-    wanted.extend(spec.queryables.iter().map(|q| q.property));
+    let wanted = wanted_properties(spec);
     let read_error = |e: std::io::Error| LoadError::Read {
         file: file.clone(),
         problem: e.kind().to_string(),
@@ -1454,11 +1544,11 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
             "its id is not unique in the file".into(),
         ));
     }
-    if let Some((i, (id, problem))) = failed {
-        return Err(feature_error(i, id.as_deref(), problem.clone()));
+    if let Some((i, e)) = failed {
+        return Err(feature_error(i, e.id.as_deref(), e.problem));
     }
 
-    let Placed {
+    let Indexed {
         shapes,
         unplaced,
         times,
@@ -1474,7 +1564,7 @@ pub fn load_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Layer, Lo
         "layer loaded"
     );
     Ok(Layer {
-        spec,
+        spec: Arc::clone(spec),
         store,
         ids,
         shapes,
@@ -1532,7 +1622,7 @@ fn first_duplicate(ids: &[(u64, u32)], store: &Store) -> Option<usize> {
 }
 
 /// A layer's features placed: their shapes, index and extent, dates and filter columns.
-struct Placed {
+struct Indexed {
     shapes: Shapes,
     unplaced: Vec<u32>,
     times: Option<Vec<Interval>>,
@@ -1545,10 +1635,10 @@ struct Placed {
 /// distinct value folded once) and indexes the geometries.
 fn place(
     spec: &CollectionSpec,
-    mut parts: Vec<Part>,
+    mut parts: Vec<ParsedBlock>,
     n: usize,
     phase: &(dyn Fn(&str) + Sync),
-) -> Placed {
+) -> Indexed {
     let all_points = parts.iter().all(|p| p.shapes.is_empty());
     let mut points: Vec<[f64; 2]> = Vec::new();
     let mut shapes: Vec<Option<Geometry<f64>>> = Vec::new();
@@ -1556,36 +1646,23 @@ fn place(
     let mut boxes: Vec<[f64; 4]> = Vec::new();
     let mut positions: Vec<u32> = Vec::new();
     let mut unplaced = Vec::new();
-    let mut times = spec.time_property.map(|_| Vec::with_capacity(n));
-    let mut columns: Vec<Column> = spec
-        .queryables
-        .iter()
-        .map(|q| Column {
-            kind: q.kind,
-            values: Vec::new(),
-            codes: Vec::with_capacity(n),
-        })
-        .collect();
-    // Per column: the raw text as the file holds it → its code, and folded text → code. Each
-    // distinct raw value is folded once.
-    let mut raw_codes: Vec<HashMap<Box<str>, u32>> = vec![HashMap::new(); columns.len()];
-    let mut folded_codes: Vec<HashMap<String, u32>> = vec![HashMap::new(); columns.len()];
-    // The columns' dictionaries first, part by part in order: distinct values are few.
-    let mut part_codes: Vec<Vec<Vec<u32>>> = vec![Vec::with_capacity(parts.len()); columns.len()];
+    let mut times = spec.time_property.as_ref().map(|_| Vec::with_capacity(n));
+    // The columns' dictionaries first, part by part in order: distinct values are few. Each
+    // distinct text gets one code for the layer.
+    let ncol = spec.queryables.len();
+    let mut texts: Vec<Vec<Box<str>>> = vec![Vec::new(); ncol];
+    let mut codes_of: Vec<HashMap<Box<str>, u32>> = vec![HashMap::new(); ncol];
+    let mut part_codes: Vec<Vec<Vec<u32>>> = vec![Vec::with_capacity(parts.len()); ncol];
     for part in &parts {
-        for (c, col) in columns.iter_mut().enumerate() {
+        for c in 0..ncol {
             let global: Vec<u32> = part.distinct[c]
                 .iter()
-                .map(|v| match raw_codes[c].get(v) {
+                .map(|v| match codes_of[c].get(v) {
                     Some(code) => *code,
                     None => {
-                        let folded = fold(v);
-                        let next = col.values.len() as u32;
-                        let code = *folded_codes[c].entry(folded.clone()).or_insert(next);
-                        if code == next {
-                            col.values.push(folded.into_boxed_str());
-                        }
-                        raw_codes[c].insert(v.clone(), code);
+                        let code = texts[c].len() as u32;
+                        texts[c].push(v.clone());
+                        codes_of[c].insert(v.clone(), code);
                         code
                     }
                 })
@@ -1593,6 +1670,17 @@ fn place(
             part_codes[c].push(global);
         }
     }
+    drop(codes_of);
+    let mut columns: Vec<Column> = spec
+        .queryables
+        .iter()
+        .zip(texts)
+        .map(|(q, texts)| Column {
+            // Every text was checked against the type as it was read.
+            values: Values::from_texts(q.kind, texts).unwrap_or(Values::Integer(Vec::new())),
+            codes: Vec::with_capacity(n),
+        })
+        .collect();
     let tmin = parts.iter().map(|p| p.tmin).min().unwrap_or(i64::MAX);
     let tmax = parts.iter().map(|p| p.tmax).max().unwrap_or(i64::MIN);
     let mut part_shapes: Vec<_> = parts
@@ -1663,7 +1751,6 @@ fn place(
             });
         }
     });
-    drop(raw_codes);
     phase("columns");
     let index = if all_points {
         SpatialIndex::from_points(&points)
@@ -1680,7 +1767,7 @@ fn place(
     } else {
         Shapes::Any(shapes)
     };
-    Placed {
+    Indexed {
         shapes,
         unplaced,
         times,
@@ -1688,33 +1775,6 @@ fn place(
         index,
         extent,
     }
-}
-
-/// A fingerprint of the data files: their names, sizes and modification times, and their first
-/// and last 64 KiB. Cheap at a million features, and it changes whenever a file is rewritten.
-pub fn fingerprint<'a>(dir: &Path, files: impl Iterator<Item = &'a str>) -> String {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for f in files {
-        f.hash(&mut h);
-        let path = dir.join(f);
-        if let Ok(meta) = std::fs::metadata(&path) {
-            meta.len().hash(&mut h);
-            if let Ok(m) = meta.modified() {
-                m.hash(&mut h);
-            }
-        }
-        if let Ok(mut file) = std::fs::File::open(&path) {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut buf = vec![0u8; 65536];
-            for from in [SeekFrom::Start(0), SeekFrom::End(-65536)] {
-                let _ = file.seek(from);
-                if let Ok(n) = file.read(&mut buf) {
-                    buf[..n].hash(&mut h);
-                }
-            }
-        }
-    }
-    format!("{:016x}", h.finish())
 }
 
 #[cfg(test)]
@@ -1755,10 +1815,9 @@ mod tests {
             features.join(",\n")
         );
         std::fs::write(dir.join("gang_areas.geojson"), text).unwrap();
-        let spec = crate::layer::spec::COLLECTIONS
-            .iter()
-            .find(|s| s.id == "gang_areas")
-            .unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/kat.toml");
+        let config = crate::catalog::config::Config::load(&path).unwrap();
+        let spec = config.collection("gang_areas").unwrap();
         let layer = load_layer(&dir, spec).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(layer.unplaced, vec![2]);

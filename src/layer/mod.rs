@@ -7,37 +7,32 @@ pub mod digest;
 mod error;
 mod load;
 pub mod onepass;
-pub mod spec;
 pub mod store;
 
+pub use crate::catalog::config::{CollectionSpec, MatchKind, Queryable, QueryableType};
+pub use column::Column;
 pub use digest::{digest_bytes, digest_file};
 pub use error::LoadError;
 pub use load::load_layer;
-pub use spec::{CollectionSpec, MatchKind, Queryable, COLLECTIONS};
 
 use crate::index::{Rect, SpatialIndex};
 use crate::temporal::Interval;
 use geo::Geometry;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
-
-/// A queryable's values, one per feature, dictionary-coded: `codes[i]` indexes `values` (the
-/// distinct folded texts; array elements joined by U+001F), `u32::MAX` where the feature has
-/// none. Few distinct values repeat across many features, so a filter is decided once per
-/// distinct value, not once per feature.
-#[derive(Debug)]
-pub(crate) struct Column {
-    pub(crate) kind: MatchKind,
-    pub(crate) values: Vec<Box<str>>,
-    pub(crate) codes: Vec<u32>,
-}
 
 /// The geometry kept for queries: bare points for a point layer, full shapes otherwise.
 #[derive(Debug)]
 pub(crate) enum Shapes {
     Points(Vec<[f64; 2]>),
     Any(Vec<Option<Geometry<f64>>>),
+}
+
+/// A feature's geometry as [`Layer::shape`] lends it: a point layer keeps bare points.
+#[derive(Debug, Clone, Copy)]
+pub enum Shape<'a> {
+    Point([f64; 2]),
+    Geometry(&'a Geometry<f64>),
 }
 
 /// What [`Layer::prefetch`] announces.
@@ -72,7 +67,7 @@ pub struct Extent {
 
 /// One collection, loaded and indexed.
 pub struct Layer {
-    pub spec: &'static CollectionSpec,
+    pub spec: Arc<CollectionSpec>,
     store: store::Store,
     /// `(hash of the id, position)`, sorted: the id lookup table.
     ids: Vec<(u64, u32)>,
@@ -101,8 +96,19 @@ impl std::fmt::Debug for Layer {
 }
 
 impl Layer {
-    pub fn id(&self) -> &'static str {
-        self.spec.id
+    pub fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    /// The typed values of queryable `q` (its position in `spec.queryables`).
+    pub fn column(&self, q: usize) -> &Column {
+        &self.columns[q]
+    }
+
+    /// The time property's interval for feature `idx`, if it is dated.
+    pub fn time(&self, idx: u32) -> Option<Interval> {
+        let t = self.times.as_ref()?[idx as usize];
+        (t != Interval::ALL).then_some(t)
     }
 
     pub fn len(&self) -> usize {
@@ -197,6 +203,17 @@ impl Layer {
         }
     }
 
+    /// The feature's geometry as a filter reads it; `None` for a feature without one.
+    pub fn shape(&self, idx: u32) -> Option<Shape<'_>> {
+        match &self.shapes {
+            Shapes::Points(p) => {
+                let p = p[idx as usize];
+                (!p[0].is_nan()).then_some(Shape::Point(p))
+            }
+            Shapes::Any(g) => g[idx as usize].as_ref().map(Shape::Geometry),
+        }
+    }
+
     /// Whether an envelope check is already exact for this layer.
     pub fn is_point_layer(&self) -> bool {
         matches!(self.shapes, Shapes::Points(_))
@@ -255,38 +272,79 @@ impl Layer {
         }
     }
 
-    /// Whether the feature matches `queryable = value` (value already folded).
+    /// Whether the feature matches a `name=value` filter prepared by [`Layer::prepare`].
     pub fn matches(&self, column: usize, value: &PreparedValue, idx: u32) -> bool {
-        let code = self.columns[column].codes[idx as usize];
-        code != u32::MAX && value.0[code as usize]
+        self.columns[column].matches(&value.0, idx)
     }
 
-    /// Turns a user's filter value into what [`Layer::matches`] compares with: which of the
-    /// column's distinct values it matches.
-    pub fn prepare(&self, column: usize, value: &str) -> PreparedValue {
-        let folded = crate::text::fold(value);
+    /// Turns a user's `name=value` into what [`Layer::matches`] compares with: which of the
+    /// column's distinct values it matches. Texts ignore case and accents (whole value or a
+    /// part, as the queryable says; any element of an array); numbers and booleans compare
+    /// as values; a date matches the dates whose interval meets the value's. `None` when the
+    /// value cannot be read as the queryable's type.
+    pub fn prepare(&self, column: usize, value: &str) -> Option<PreparedValue> {
+        let queryable = &self.spec.queryables[column];
         let col = &self.columns[column];
-        PreparedValue(
-            col.values
-                .iter()
-                .map(|v| match col.kind {
-                    MatchKind::Exact => **v == *folded,
-                    MatchKind::Contains => v.contains(folded.as_str()),
+        let decided = match (&col.values, queryable.kind) {
+            (column::Values::Text { folded, .. }, QueryableType::String(kind)) => {
+                let want = crate::text::fold(value);
+                col.decide(|v| {
+                    let v = &folded[v];
+                    let any = |f: &dyn Fn(&str) -> bool| {
+                        if queryable.array {
+                            column::elements(v).any(f)
+                        } else {
+                            f(v)
+                        }
+                    };
+                    match kind {
+                        MatchKind::Exact => any(&|e| e == want),
+                        MatchKind::Contains => any(&|e| e.contains(want.as_str())),
+                    }
                 })
-                .collect(),
-        )
+            }
+            (column::Values::Integer(values), _) => {
+                let want: i64 = value.trim().parse().ok()?;
+                col.decide(|v| values[v] == want)
+            }
+            (column::Values::Number(values), _) => {
+                let want: f64 = value.trim().parse().ok().filter(|n: &f64| n.is_finite())?;
+                col.decide(|v| values[v] == want)
+            }
+            (column::Values::Boolean(values), _) => {
+                let want = match value.trim() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return None,
+                };
+                col.decide(|v| values[v] == want)
+            }
+            (column::Values::Date { intervals, .. }, _) => {
+                let want = crate::temporal::parse_feature_date(value.trim())?;
+                col.decide(|v| intervals[v].intersects(&want))
+            }
+            (column::Values::Text { .. }, _) => return None,
+        };
+        Some(PreparedValue(decided))
     }
 }
 
 /// Loads a layer to serve: from its [`cache`] when that holds the file as it is now,
 /// otherwise from the file, then writes the cache in the background.
-pub fn open_layer(dir: &Path, spec: &'static CollectionSpec) -> Result<Arc<Layer>, LoadError> {
+pub fn open_layer(dir: &Path, spec: &Arc<CollectionSpec>) -> Result<Arc<Layer>, LoadError> {
     if let Some(layer) = cache::read(dir, spec) {
         return Ok(Arc::new(layer));
     }
     let layer = Arc::new(load_layer(dir, spec)?);
     cache::save_later(dir, &layer);
     Ok(layer)
+}
+
+impl Layer {
+    /// A prepared value that matches no feature.
+    pub fn nothing(&self, column: usize) -> PreparedValue {
+        PreparedValue(vec![false; self.columns[column].values.len()])
+    }
 }
 
 /// A filter value ready to compare: for each distinct value of the column, whether it matches.
@@ -303,24 +361,6 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Loads and validates every collection of [`COLLECTIONS`] from `dir`, in parallel.
-    pub fn load(dir: &Path) -> Result<Catalog, LoadError> {
-        use rayon::prelude::*;
-        let started = Instant::now();
-        let layers: Result<Vec<Arc<Layer>>, LoadError> = COLLECTIONS
-            .par_iter()
-            .map(|spec| open_layer(dir, spec))
-            .collect();
-        let layers = layers?;
-        let version = load::fingerprint(dir, COLLECTIONS.iter().map(|s| s.file));
-        tracing::debug!(ms = started.elapsed().as_millis() as u64, "catalog loaded");
-        Ok(Catalog {
-            layers,
-            version,
-            loaded_at: crate::temporal::now_rfc3339(),
-        })
-    }
-
     pub fn layer(&self, id: &str) -> Option<&Arc<Layer>> {
         self.layers.iter().find(|l| l.id() == id)
     }

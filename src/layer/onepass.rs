@@ -19,14 +19,14 @@
 //! assert!(feature(r#"{"type":"Feature","properties":{"n":01}}"#, &[]).is_none());
 //! ```
 
-use super::store::same;
+use super::store::bytes_equal;
 
 /// Deeper nesting is left to serde_json (whose own limit is 128).
 const MAX_DEPTH: usize = 100;
 
 /// What [`feature`] found, as slices of the feature's text.
 #[derive(Debug, PartialEq)]
-pub struct Top<'a> {
+pub struct FeatureMembers<'a> {
     /// The text of `type`'s string.
     pub kind: &'a str,
     /// The raw values of `id`, `geometry` and `properties`; None when absent or `null`.
@@ -38,7 +38,7 @@ pub struct Top<'a> {
 }
 
 /// Checks `text` as one JSON object and finds its members; None to leave it to serde_json.
-pub fn feature<'a>(text: &'a str, wanted: &[&str]) -> Option<Top<'a>> {
+pub fn feature<'a>(text: &'a str, wanted: &[&str]) -> Option<FeatureMembers<'a>> {
     feature_members(text, wanted, &mut Vec::new())
 }
 
@@ -48,7 +48,7 @@ pub fn feature_members<'a>(
     text: &'a str,
     wanted: &[&str],
     members: &mut Vec<(usize, usize)>,
-) -> Option<Top<'a>> {
+) -> Option<FeatureMembers<'a>> {
     let (top, end) = object_members(text, wanted, members)?;
     let t = text.as_bytes();
     let mut i = end;
@@ -64,15 +64,15 @@ pub fn object_members<'a>(
     text: &'a str,
     wanted: &[&str],
     members: &mut Vec<(usize, usize)>,
-) -> Option<(Top<'a>, usize)> {
+) -> Option<(FeatureMembers<'a>, usize)> {
     members.clear();
     let t = text.as_bytes();
     let s = Scan { text, t };
-    let mut i = s.ws(0);
+    let mut i = s.skip_whitespace(0);
     if t.get(i) != Some(&b'{') {
         return None;
     }
-    let mut top = Top {
+    let mut top = FeatureMembers {
         kind: "",
         id: None,
         geometry: None,
@@ -80,17 +80,17 @@ pub fn object_members<'a>(
         picked: vec![None; wanted.len()],
     };
     let mut seen = [false; 4];
-    i = s.ws(i + 1);
+    i = s.skip_whitespace(i + 1);
     if t.get(i) == Some(&b'}') {
         return None;
     }
     loop {
         let (key, after) = s.key(i)?;
-        i = s.ws(after);
+        i = s.skip_whitespace(after);
         if t.get(i) != Some(&b':') {
             return None;
         }
-        let v = s.ws(i + 1);
+        let v = s.skip_whitespace(i + 1);
         let slot = match key {
             b"type" => Some(0),
             b"id" => Some(1),
@@ -129,9 +129,9 @@ pub fn object_members<'a>(
                 }
             }
         }
-        i = s.ws(end);
+        i = s.skip_whitespace(end);
         match t.get(i) {
-            Some(b',') => i = s.ws(i + 1),
+            Some(b',') => i = s.skip_whitespace(i + 1),
             Some(b'}') => break,
             _ => return None,
         }
@@ -170,7 +170,7 @@ struct Scan<'a> {
 
 impl<'a> Scan<'a> {
     #[inline]
-    fn ws(&self, mut i: usize) -> usize {
+    fn skip_whitespace(&self, mut i: usize) -> usize {
         while i < self.t.len() && matches!(self.t[i], b' ' | b'\n' | b'\r' | b'\t') {
             i += 1;
         }
@@ -314,7 +314,7 @@ impl<'a> Scan<'a> {
             return None;
         }
         let t = self.t;
-        let mut i = self.ws(i + 1);
+        let mut i = self.skip_whitespace(i + 1);
         if t.get(i) == Some(&b'}') {
             return Some(i + 1);
         }
@@ -326,11 +326,11 @@ impl<'a> Scan<'a> {
         loop {
             let from = i;
             let (key, after) = self.key(i)?;
-            i = self.ws(after);
+            i = self.skip_whitespace(after);
             if t.get(i) != Some(&b':') {
                 return None;
             }
-            let v = self.ws(i + 1);
+            let v = self.skip_whitespace(i + 1);
             let end = self.value(v, depth)?;
             if let Some((wanted, slots, spans)) = pick.as_mut() {
                 spans.push((from, end));
@@ -339,16 +339,16 @@ impl<'a> Scan<'a> {
                     for (slot, w) in slots.iter_mut().zip(wanted.iter()) {
                         // Inlined: names that share a length and a first byte (`event_date`,
                         // `event_type`) meet for every member of every feature.
-                        if same(w.as_bytes(), key) {
+                        if bytes_equal(w.as_bytes(), key) {
                             // A value starts and ends on ASCII bytes, so on characters.
                             *slot = Some(self.text.get(v..end)?);
                         }
                     }
                 }
             }
-            i = self.ws(end);
+            i = self.skip_whitespace(end);
             match t.get(i) {
-                Some(b',') => i = self.ws(i + 1),
+                Some(b',') => i = self.skip_whitespace(i + 1),
                 Some(b'}') => return Some(i + 1),
                 _ => return None,
             }
@@ -360,15 +360,15 @@ impl<'a> Scan<'a> {
             return None;
         }
         let t = self.t;
-        let mut i = self.ws(i + 1);
+        let mut i = self.skip_whitespace(i + 1);
         if t.get(i) == Some(&b']') {
             return Some(i + 1);
         }
         loop {
             let end = self.value(i, depth)?;
-            i = self.ws(end);
+            i = self.skip_whitespace(end);
             match t.get(i) {
-                Some(b',') => i = self.ws(i + 1),
+                Some(b',') => i = self.skip_whitespace(i + 1),
                 Some(b']') => return Some(i + 1),
                 _ => return None,
             }

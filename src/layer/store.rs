@@ -135,7 +135,7 @@ impl SharedDict {
             dict.ends.push(dict.text.len() as u32);
             next
         });
-        same(dict.entry(k as usize), text).then_some(k)
+        bytes_equal(dict.entry(k as usize), text).then_some(k)
     }
 
     /// The dictionary, padded for the fixed-size copies of [`append`].
@@ -163,7 +163,7 @@ struct View<'s> {
 const PAD: usize = 64;
 
 /// `len` bytes at `start` of `base`, one of a segment's (padded) vectors.
-struct Piece<'s> {
+struct TextSpan<'s> {
     base: &'s [u8],
     start: usize,
     len: usize,
@@ -173,8 +173,8 @@ struct Piece<'s> {
 /// copy: those are copied as a fixed 32 or 64 bytes (over-reading into the segment's padding,
 /// over-writing spare capacity that the length then leaves out).
 #[inline(always)]
-fn append(out: &mut Vec<u8>, p: Piece) {
-    let Piece { base, start, len } = p;
+fn append(out: &mut Vec<u8>, p: TextSpan) {
+    let TextSpan { base, start, len } = p;
     let old = out.len();
     if out.capacity() - old < PAD + len {
         out.reserve(PAD + len);
@@ -266,7 +266,7 @@ fn varint(b: &[u8], at: &mut usize) -> usize {
 /// `a == b`, inlined: the members compared are short, where a call to memcmp costs more
 /// than the comparison. Compared a word at a time, the last word overlapping the one before.
 #[inline]
-pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -350,7 +350,7 @@ impl<V> TextMemo<V> {
     #[inline]
     fn find(&self, text: &[u8]) -> Option<(u32, u32, &V)> {
         let (at, len, v) = self.map.get(&hash(text))?;
-        same(self.kept(*at, *len), text).then_some((*at, *len, v))
+        bytes_equal(self.kept(*at, *len), text).then_some((*at, *len, v))
     }
 
     #[inline]
@@ -416,7 +416,7 @@ impl<'d> SegmentBuilder<'d> {
     fn piece(&mut self, text: &[u8], share: bool, place: usize) {
         if share && text.len() <= INTERN_MAX {
             if let Some(Some((at, len, k))) = self.last.get(place) {
-                if same(self.memo.kept(*at, *len), text) {
+                if bytes_equal(self.memo.kept(*at, *len), text) {
                     put_varint(&mut self.bytes, u64::from(*k) << 1);
                     return;
                 }
@@ -564,13 +564,13 @@ impl<'d> SegmentBuilder<'d> {
 
 impl<'s> View<'s> {
     #[inline]
-    fn piece(&self, at: &mut usize) -> Piece<'s> {
+    fn piece(&self, at: &mut usize) -> TextSpan<'s> {
         let v = varint(self.bytes, at);
         if v & 1 == 0 {
             let k = v >> 1;
             let ends = &self.dict.ends;
             let (start, end) = (ends[k] as usize, ends[k + 1] as usize);
-            Piece {
+            TextSpan {
                 base: &self.dict.text,
                 start,
                 len: end - start,
@@ -578,7 +578,7 @@ impl<'s> View<'s> {
         } else {
             let start = *at;
             *at += v >> 1;
-            Piece {
+            TextSpan {
                 base: self.bytes,
                 start,
                 len: v >> 1,
@@ -634,7 +634,7 @@ impl<'s> View<'s> {
 
 /// Where a feature is stored, and the length of its JSON.
 #[derive(Debug, Clone, Copy)]
-struct Rec {
+struct FeatureRecord {
     seg: u32,
     at: u32,
     len: u32,
@@ -653,7 +653,7 @@ pub struct Store {
     /// Where each segment starts in `bytes`, then the end of the last.
     starts: Vec<usize>,
     dict: Dict,
-    recs: Vec<Rec>,
+    recs: Vec<FeatureRecord>,
 }
 
 /// A zeroed block for pieces of these lengths one after another, and where each starts (then
@@ -711,7 +711,7 @@ impl Store {
         let (bytes, starts) = join_segments(segments);
         let mut recs = Vec::with_capacity(n);
         for (k, stored) in stored.iter().enumerate() {
-            recs.extend(stored.iter().map(|(at, len)| Rec {
+            recs.extend(stored.iter().map(|(at, len)| FeatureRecord {
                 seg: k as u32,
                 at: *at,
                 len: *len,
@@ -726,7 +726,7 @@ impl Store {
     }
 
     #[inline]
-    fn view(&self, r: &Rec) -> View<'_> {
+    fn view(&self, r: &FeatureRecord) -> View<'_> {
         View {
             bytes: &self.bytes[self.starts[r.seg as usize]..self.starts[r.seg as usize + 1]],
             dict: &self.dict,
@@ -763,7 +763,7 @@ impl Store {
     pub fn record_at(&self, idx: u32) -> Option<*const u8> {
         self.recs
             .get(idx as usize)
-            .map(|r| (r as *const Rec).cast())
+            .map(|r| (r as *const FeatureRecord).cast())
     }
 
     /// The address of feature `idx`'s bytes, for prefetching.
@@ -778,7 +778,7 @@ impl Store {
         self.bytes.len()
             + self.dict.text.len()
             + 4 * self.dict.ends.len()
-            + self.recs.len() * std::mem::size_of::<Rec>()
+            + self.recs.len() * std::mem::size_of::<FeatureRecord>()
     }
 }
 
@@ -850,7 +850,7 @@ impl Store {
             },
             recs: recs
                 .into_iter()
-                .map(|[seg, at, len]| Rec { seg, at, len })
+                .map(|[seg, at, len]| FeatureRecord { seg, at, len })
                 .collect(),
         })
     }

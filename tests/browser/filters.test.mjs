@@ -2,7 +2,7 @@
 // the API's own numberMatched for the same query.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, api, allFeatures, statusCount, viewRequestAfter, itemsPath, filtersOf } from './helpers.mjs';
+import { launch, openPage, api, allFeatures, statusCount, viewRequestAfter, itemsPath, filtersOf, isViewItems } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -96,6 +96,76 @@ test('Clear filters drops every filter from the query', async () => {
     (u) => !u.searchParams.has('event_type') && !u.searchParams.has('department') && !u.searchParams.has('datetime'));
   await assertCountMatches(page, url, {});
   assert.equal(await page.inputValue('#department'), '');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+/** Every incident in a bbox, from the API, to count by brute force here. */
+async function everyIncident(bbox) {
+  const all = await allFeatures(itemsPath(bbox, {}, { limit: 1000 }));
+  assert.equal(all.features.length, all.numberMatched);
+  return all.features;
+}
+
+test('several event types at once: the count is every incident of those types', async () => {
+  const { context, page, errors } = await openPage(browser);
+  const chosen = ['armed_clash', 'massacre', 'kidnapping'];
+  const seen = [];
+  page.on('request', (r) => { if (isViewItems(r.url())) seen.push(new URL(r.url())); });
+  await page.selectOption('#event-type', chosen);
+  await page.waitForFunction((n) => /#.*type=/.test(location.hash), chosen.length);
+  await page.waitForTimeout(DEBOUNCE_WAIT);
+  const count = await statusCount(page);
+  const bbox = seen[seen.length - 1].searchParams.get('bbox');
+  const brute = (await everyIncident(bbox)).filter((f) => chosen.includes(f.properties.event_type)).length;
+  assert.equal(count, brute, 'count of the three types');
+  let sum = 0;
+  for (const t of chosen) sum += (await api(itemsPath(bbox, { event_type: t }, { limit: 1 }))).numberMatched;
+  assert.equal(count, sum, 'the sum of numberMatched for each type');
+  // Each request the page sent carries the filters it can: one type each, or one CQL2 filter.
+  const last = seen.slice(-chosen.length);
+  const asked = last.flatMap((u) => (u.searchParams.has('filter') ? chosen : [u.searchParams.get('event_type')]));
+  assert.deepEqual([...new Set(asked)].sort(), [...chosen].sort());
+  // The permalink keeps them.
+  const hash = await page.evaluate(() => location.hash);
+  assert.equal(new URLSearchParams(hash.slice(1)).get('type'), chosen.join(','));
+  const again = await openPage(browser, { hash });
+  assert.deepEqual(await again.page.locator('#event-type').evaluate((s) => [...s.selectedOptions].map((o) => o.value)), chosen);
+  assert.equal(await statusCount(again.page), count);
+  assert.deepEqual(again.errors, []);
+  await again.context.close();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+const DEBOUNCE_WAIT = 800;
+
+test('a minimum number of fatalities keeps the incidents with at least that many', async () => {
+  const { context, page, errors } = await openPage(browser);
+  const urls = [];
+  page.on('request', (r) => { if (isViewItems(r.url())) urls.push(new URL(r.url())); });
+  await page.fill('#min-fatalities', '10');
+  await page.locator('#min-fatalities').dispatchEvent('change');
+  await page.waitForFunction(() => /fmin=10/.test(location.hash));
+  await page.waitForTimeout(DEBOUNCE_WAIT);
+  const count = await statusCount(page);
+  const bbox = urls[urls.length - 1].searchParams.get('bbox');
+  const all = await everyIncident(bbox);
+  const brute = all.filter((f) => typeof f.properties.fatalities === 'number' && f.properties.fatalities >= 10).length;
+  assert.ok(brute > 0 && brute < all.length, `the minimum narrows (${brute} of ${all.length})`);
+  assert.equal(count, brute);
+  // With a type as well.
+  await page.selectOption('#event-type', 'massacre');
+  await page.waitForFunction(() => /type=massacre/.test(location.hash));
+  await page.waitForTimeout(DEBOUNCE_WAIT);
+  const both = all.filter((f) => f.properties.event_type === 'massacre' && f.properties.fatalities >= 10).length;
+  assert.equal(await statusCount(page), both);
+  // A reload of the permalink gives the same.
+  const hash = await page.evaluate(() => location.hash);
+  const again = await openPage(browser, { hash });
+  assert.equal(await again.page.inputValue('#min-fatalities'), '10');
+  assert.equal(await statusCount(again.page), both);
+  await again.context.close();
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -23,9 +23,16 @@ export const LAUNCH_ARGS = [
   '--disable-sync',
 ];
 
-/** A fresh browser (chromium.launch gives it its own temporary profile). */
-export function launch() {
-  return chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS, timeout: 60_000 });
+/**
+ * A fresh browser (chromium.launch gives it its own temporary profile). Headless Chromium
+ * hides scrollbars; `scrollbars: true` shows them as a desktop browser does, taking width
+ * from a scrolling panel.
+ */
+export function launch({ scrollbars = false } = {}) {
+  return chromium.launch({
+    executablePath: CHROMIUM, args: LAUNCH_ARGS, timeout: 60_000,
+    ignoreDefaultArgs: scrollbars ? ['--hide-scrollbars'] : [],
+  });
 }
 
 // A 1x1 transparent PNG, served in place of map tiles when a test wants the base map "up".
@@ -37,10 +44,11 @@ const PNG_1x1 = Buffer.from(
 /**
  * A page on its own context. Every request not for the Kat server is aborted, so map tiles
  * fail (tiles: 'block'), unless tiles: 'stub', which answers tile requests with a blank PNG
- * from here. `errors` collects console errors and uncaught exceptions, except the
+ * from here. `setup(page)` runs before the page loads. `errors` collects console errors and
+ * uncaught exceptions, except the
  * browser's own "Failed to load resource" line for a request this harness aborted.
  */
-export async function openPage(browser, { viewport = { width: 1280, height: 800 }, tiles = 'block', hash = '' } = {}) {
+export async function openPage(browser, { viewport = { width: 1280, height: 800 }, tiles = 'block', hash = '', setup = null } = {}) {
   const context = await browser.newContext({ viewport, acceptDownloads: true });
   const page = await context.newPage();
   const aborted = new Set();
@@ -63,6 +71,8 @@ export async function openPage(browser, { viewport = { width: 1280, height: 800 
     errors.push(`console: ${msg.text()} (${where || 'no location'})`);
   });
   page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+  // Routes a test adds before the page loads (page routes win over the context's).
+  if (setup) await setup(page);
   const first = page.waitForRequest((r) => isViewItems(r.url()));
   await page.goto(`${BASE}/${hash}`);
   await first;
@@ -204,4 +214,201 @@ export function idSet(features) {
 
 export function sorted(set) {
   return [...set].sort();
+}
+
+/** Whether the server declares `/collections/incidents/aggregate` in /api. */
+export async function serverHasAggregate() {
+  const doc = await api('/api');
+  return Object.keys(doc.paths || {}).some((p) => /^\/collections\/(incidents|\{collectionId\})\/aggregate$/.test(p));
+}
+
+function isoWeek(day) {
+  const d = new Date(`${day}T00:00:00Z`);
+  const thursday = new Date(d.getTime() + (3 - ((d.getUTCDay() + 6) % 7)) * 86400000);
+  const year = thursday.getUTCFullYear();
+  const jan4 = new Date(Date.UTC(year, 0, 4));
+  const week1 = new Date(jan4.getTime() - ((jan4.getUTCDay() + 6) % 7) * 86400000);
+  const w = 1 + Math.round((thursday - week1 - 3 * 86400000) / (7 * 86400000));
+  return `${year}-W${String(w).padStart(2, '0')}`;
+}
+
+/** The period of a day, as /aggregate names it. */
+export function periodOf(day, interval) {
+  if (interval === 'day') return day;
+  if (interval === 'week') return isoWeek(day);
+  if (interval === 'month') return day.slice(0, 7);
+  return day.slice(0, 4);
+}
+
+/**
+ * /aggregate computed by brute force here: every feature of the items query with the same
+ * filters, grouped and counted one by one.
+ */
+export async function bruteAggregate(search) {
+  const q = new URLSearchParams(search);
+  const groupby = (q.get('groupby') || '').split(',').filter(Boolean);
+  const interval = q.get('interval');
+  q.delete('groupby');
+  q.delete('interval');
+  q.set('limit', '10000');
+  const { features, numberMatched } = await allFeatures(`/collections/incidents/items?${q}`);
+  const groups = new Map();
+  for (const f of features) {
+    const p = f.properties;
+    const g = {};
+    for (const k of groupby) g[k] = p[k] ?? null;
+    if (interval) g.period = periodOf(p.event_date, interval);
+    const key = JSON.stringify(g);
+    const acc = groups.get(key) || { ...g, count: 0, sum_fatalities: 0 };
+    acc.count += 1;
+    acc.sum_fatalities += typeof p.fatalities === 'number' ? p.fatalities : 0;
+    groups.set(key, acc);
+  }
+  return { numberMatched, groups: [...groups.values()] };
+}
+
+/**
+ * Makes /aggregate available to the page: the server's own when it has one; otherwise
+ * answered from here by brute force (and declared in the page's copy of /api), so that the
+ * chart and the choropleth are exercised either way. Returns whether the server's is used.
+ */
+export async function provideAggregate(page) {
+  if (await serverHasAggregate()) return true;
+  await page.route('**/api', async (route) => {
+    const res = await route.fetch();
+    const doc = await res.json();
+    doc.paths['/collections/{collectionId}/aggregate'] = { get: { summary: 'answered by the test harness' } };
+    await route.fulfill({ response: res, json: doc });
+  });
+  await page.route('**/collections/incidents/aggregate?**', async (route) => {
+    const u = new URL(route.request().url());
+    await route.fulfill({ json: await bruteAggregate(u.search) });
+  });
+  return false;
+}
+
+/** The map's centre and zoom from the page's permalink. */
+export async function mapView(page) {
+  const h = new URLSearchParams((await page.evaluate(() => location.hash)).replace(/^#/, ''));
+  return { z: Number(h.get('z')), lat: Number(h.get('lat')), lon: Number(h.get('lon')) };
+}
+
+/** Great-circle distance in metres (a sphere is close enough for a test's tolerance). */
+export function metres([lon1, lat1], [lon2, lat2]) {
+  const r = Math.PI / 180;
+  const a = Math.sin(((lat2 - lat1) * r) / 2) ** 2 +
+    Math.cos(lat1 * r) * Math.cos(lat2 * r) * Math.sin(((lon2 - lon1) * r) / 2) ** 2;
+  return 2 * 6371008.8 * Math.asin(Math.sqrt(a));
+}
+
+/** Whether the server declares incident vector tiles in /api. */
+export async function serverHasTiles() {
+  const doc = await api('/api');
+  return Object.keys(doc.paths || {}).some((p) => /^\/collections\/(incidents|\{collectionId\})\/tiles\/(WebMercatorQuad|\{tileMatrixSetId\})\/\{tileMatrix\}\/\{tileRow\}\/\{tileCol\}$/.test(p));
+}
+
+// A small MVT writer for the harness below: varints, length-delimited fields, one layer.
+function pbVarint(n, out) {
+  while (n > 127) { out.push((n % 128) | 128); n = Math.floor(n / 128); }
+  out.push(n);
+}
+function pbField(field, wire, out) { pbVarint(field * 8 + wire, out); }
+function pbBytes(field, bytes, out) { pbField(field, 2, out); pbVarint(bytes.length, out); for (const b of bytes) out.push(b); }
+const zig = (n) => (n >= 0 ? 2 * n : -2 * n - 1);
+
+/** One MVT layer named `name` holding point features { x, y, properties } in 0..4096. */
+export function encodeMVT(name, features) {
+  const keys = [], values = [], keyIx = new Map(), valIx = new Map();
+  const feats = [];
+  for (const f of features) {
+    const tags = [];
+    for (const [k, v] of Object.entries(f.properties)) {
+      if (v === null || v === undefined) continue;
+      if (!keyIx.has(k)) { keyIx.set(k, keys.length); keys.push(k); }
+      const vk = `${typeof v}:${v}`;
+      if (!valIx.has(vk)) { valIx.set(vk, values.length); values.push(v); }
+      tags.push(keyIx.get(k), valIx.get(vk));
+    }
+    const geom = [];
+    pbVarint((1 & 7) | (1 << 3), geom);
+    pbVarint(zig(f.x), geom);
+    pbVarint(zig(f.y), geom);
+    const fb = [];
+    const tb = []; for (const t of tags) pbVarint(t, tb);
+    pbBytes(2, tb, fb);
+    pbField(3, 0, fb); pbVarint(1, fb);
+    pbBytes(4, geom, fb);
+    feats.push(fb);
+  }
+  const layer = [];
+  pbField(15, 0, layer); pbVarint(2, layer);
+  pbBytes(1, [...Buffer.from(name)], layer);
+  for (const fb of feats) pbBytes(2, fb, layer);
+  for (const k of keys) pbBytes(3, [...Buffer.from(k)], layer);
+  for (const v of values) {
+    const vb = [];
+    if (typeof v === 'string') pbBytes(1, [...Buffer.from(v)], vb);
+    else if (Number.isInteger(v) && v >= 0) { pbField(5, 0, vb); pbVarint(v, vb); }
+    else { pbField(3, 1, vb); const d = Buffer.alloc(8); d.writeDoubleLE(v); for (const b of d) vb.push(b); }
+    pbBytes(4, vb, layer);
+  }
+  const tile = [];
+  pbBytes(3, layer, tile);
+  return Buffer.from(tile);
+}
+
+/** The tile pixel (0..4096) of a point in tile z/x/y, by the Web Mercator formulas. */
+export function tilePixel([lon, lat], z, x, y) {
+  const n = 2 ** z;
+  const wx = ((lon + 180) / 360) * n;
+  const s = Math.sin((lat * Math.PI) / 180);
+  const wy = (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI)) * n;
+  return [(wx - x) * 4096, (wy - y) * 4096];
+}
+
+/**
+ * Makes incident tiles available to the page: the server's own when it has them; otherwise
+ * answered from here, from every matching feature of the items query, with the points of a
+ * tile counted in a 16 × 16 grid below zoom 12 and one by one above. Returns whether the
+ * server's are used.
+ */
+export async function provideTiles(page) {
+  if (await serverHasTiles()) return true;
+  const cache = new Map();
+  await page.route('**/api', async (route) => {
+    const res = await route.fetch();
+    const doc = await res.json();
+    doc.paths['/collections/{collectionId}/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}'] = { get: { summary: 'answered by the test harness' } };
+    await route.fulfill({ response: res, json: doc });
+  });
+  await page.route('**/collections/incidents/tiles/WebMercatorQuad/**', async (route) => {
+    const u = new URL(route.request().url());
+    const [z, y, x] = u.pathname.split('/').slice(-3).map(Number);
+    const q = new URLSearchParams(u.search);
+    q.set('limit', '10000');
+    const key = q.toString();
+    if (!cache.has(key)) cache.set(key, (await allFeatures(`/collections/incidents/items?${key}`)).features.filter((f) => f.geometry));
+    const cells = new Map();
+    const out = [];
+    for (const f of cache.get(key)) {
+      const [px, py] = tilePixel(f.geometry.coordinates, z, x, y);
+      if (px < 0 || py < 0 || px >= 4096 || py >= 4096) continue;
+      if (z >= 12) {
+        out.push({ x: Math.floor(px), y: Math.floor(py), properties: { id: f.id, event_type: f.properties.event_type, event_date: f.properties.event_date, count: 1 } });
+        continue;
+      }
+      const c = `${Math.floor(px / 256)},${Math.floor(py / 256)}`;
+      const acc = cells.get(c) || { sx: 0, sy: 0, count: 0, f };
+      acc.sx += px; acc.sy += py; acc.count += 1;
+      cells.set(c, acc);
+    }
+    for (const acc of cells.values()) {
+      const props = acc.count === 1
+        ? { id: acc.f.id, event_type: acc.f.properties.event_type, event_date: acc.f.properties.event_date, count: 1 }
+        : { count: acc.count };
+      out.push({ x: Math.floor(acc.sx / acc.count), y: Math.floor(acc.sy / acc.count), properties: props });
+    }
+    await route.fulfill({ status: 200, contentType: 'application/vnd.mapbox-vector-tile', body: encodeMVT('incidents', out) });
+  });
+  return false;
 }

@@ -47,7 +47,7 @@ test('the controls are reachable with Tab and show a focus ring', async () => {
   const { context, page, errors } = await openPage(browser);
   await page.locator('body').click({ position: { x: 5, y: 5 } });
   const reached = new Map();
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 60; i++) {
     await page.keyboard.press('Tab');
     const info = await page.evaluate(() => {
       const e = document.activeElement;
@@ -56,7 +56,7 @@ test('the controls are reachable with Tab and show a focus ring', async () => {
     });
     if (!reached.has(info.key)) reached.set(info.key, info);
   }
-  for (const id of ['from', 'to', 'event-type', 'department', 'radius', 'download-view', 'map']) {
+  for (const id of ['place-search', 'from', 'to', 'event-type', 'min-fatalities', 'department', 'radius', 'chart-play', 'choropleth-unit', 'download-view', 'map']) {
     assert.ok([...reached.keys()].some((k) => k === id || String(k).split(' ').includes(id)), `Tab reaches #${id}: ${[...reached.keys()].join(' | ')}`);
   }
   const from = reached.get('from');
@@ -89,4 +89,42 @@ test('the API page lists every path of /api with its parameters', async () => {
   assert.equal(new URL(doc2.href).pathname, '/static/api.html');
   assert.deepEqual(errors, []);
   await context.close();
+});
+
+test('the sidebar fits its width with no horizontal scrollbar at 1400 px and at 375 px', async () => {
+  // With scrollbars drawn, as on a desktop: the panel's own scrollbar narrows it.
+  const withBars = await launch({ scrollbars: true });
+  try {
+    for (const width of [1400, 375]) {
+      const { context, page, errors } = await openPage(withBars, { viewport: { width, height: 900 } });
+      if (width < 700) await page.getByRole('button', { name: 'Filters', exact: true }).click();
+      await page.fill('#from', '2024-01-01');
+      await page.fill('#to', '2024-12-31');
+      const sizes = await page.evaluate(() => {
+        const panel = document.getElementById('filters-panel');
+        const over = [];
+        const pr = panel.getBoundingClientRect();
+        for (const e of panel.querySelectorAll('input, select, button, svg, table')) {
+          const b = e.getBoundingClientRect();
+          if (b.width && (b.left < pr.left - 0.5 || b.right > pr.right + 0.5)) over.push(e.id || e.tagName);
+        }
+        return {
+          doc: [document.documentElement.scrollWidth, document.documentElement.clientWidth],
+          panel: [panel.scrollWidth, panel.clientWidth],
+          over,
+        };
+      });
+      assert.ok(sizes.doc[0] <= sizes.doc[1], `${width} px: the page scrolls sideways (${sizes.doc})`);
+      assert.ok(sizes.panel[0] <= sizes.panel[1], `${width} px: the sidebar scrolls sideways (${sizes.panel})`);
+      assert.deepEqual(sizes.over, [], `${width} px: controls outside the sidebar`);
+      for (const id of ['#from', '#to', '#place-search']) {
+        const box = await page.locator(id).boundingBox();
+        assert.ok(box.x >= 0 && box.x + box.width <= width, `${width} px: ${id} fits`);
+      }
+      assert.deepEqual(errors, []);
+      await context.close();
+    }
+  } finally {
+    await withBars.close();
+  }
 });

@@ -41,7 +41,7 @@ test('offline: boundaries, areas and incidents draw, the notice shows, the count
 
   // The status count is numberMatched for the page's own query; the markers add up to it.
   const url = new URL(await page.evaluate(() => performance.getEntriesByType('resource')
-    .map((e) => e.name).filter((n) => n.includes('/collections/incidents/items?')).pop()));
+    .map((e) => e.name).filter((n) => n.includes('/collections/incidents/items?') && n.includes('bbox=')).pop()));
   assert.ok(isViewItems(url.href));
   const count = await statusCount(page);
   const own = await allFeatures(itemsPath(url.searchParams.get('bbox')));

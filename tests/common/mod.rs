@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod brute;
+pub mod in_process;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -15,7 +15,7 @@
 
 use super::{
     features_open, parse_feature, read_feature, scan, split_collection, Buffers, CollectionSpec,
-    Features, Memos, Part, PartBuilder, Pool, RawFeature, FRAME_MAX,
+    Features, Memos, ParsedBlock, PartBuilder, Pool, RawFeature, FRAME_MAX,
 };
 use crate::layer::digest::{digest_blocks, BlockDigests, DIGEST_BLOCK};
 use crate::layer::onepass;
@@ -140,7 +140,7 @@ fn walk_features(
                 end
             }
         };
-        let q = scan::ws(t, end);
+        let q = scan::skip_whitespace(t, end);
         match t.get(q) {
             None => return short(Resume::After(end)),
             Some(b']') => {
@@ -150,7 +150,7 @@ fn walk_features(
                 }
             }
             Some(b',') => {
-                let r = scan::ws(t, q + 1);
+                let r = scan::skip_whitespace(t, q + 1);
                 match t.get(r) {
                     None => return short(Resume::After(end)),
                     Some(b'{') => {}
@@ -238,7 +238,7 @@ struct Stretch {
     closed: bool,
     /// None when the chain did not hold together (something other than features and
     /// commas, or no end).
-    part: Option<Part>,
+    part: Option<ParsedBlock>,
 }
 
 /// Whether `text` reads as a GeoJSON feature's object (a guess, checked later).
@@ -311,7 +311,7 @@ pub(super) fn stream_structure(
     let Some(open) = features_open(&head) else {
         return Ok(None);
     };
-    let first = scan::ws(&head, open + 1);
+    let first = scan::skip_whitespace(&head, open + 1);
     if first >= head.len() {
         return Ok(None);
     }
@@ -502,19 +502,18 @@ pub(super) fn stream_structure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::spec::COLLECTIONS;
+    use crate::catalog::config::Config;
     use crate::layer::store::Store;
     use serde_json::{json, Value};
 
-    fn incidents() -> &'static CollectionSpec {
-        COLLECTIONS.iter().find(|s| s.id == "incidents").unwrap()
+    fn incidents() -> std::sync::Arc<CollectionSpec> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/kat.toml");
+        let config = Config::load(&path).unwrap();
+        std::sync::Arc::clone(config.collection("incidents").unwrap())
     }
 
     fn wanted(spec: &CollectionSpec) -> Vec<&str> {
-        let mut w: Vec<&str> = spec.required.to_vec();
-        w.extend(spec.time_property);
-        w.extend(spec.queryables.iter().map(|q| q.property));
-        w
+        crate::layer::load::wanted_properties(spec)
     }
 
     /// Synthetic features whose text holds what could mislead a guess: `}, {` and whole
@@ -594,7 +593,7 @@ mod tests {
 
     #[test]
     fn every_layout_and_block_size_yields_the_features_serde_json_reads() {
-        let spec = incidents();
+        let spec = &*incidents();
         let wanted = wanted(spec);
         let want = features(300);
         for (name, text) in layouts(&want) {
@@ -629,7 +628,7 @@ mod tests {
             "empty",
             "{\"type\": \"FeatureCollection\", \"features\": [ ]}",
         );
-        let got = stream_structure(&path, incidents(), &[], 4096)
+        let got = stream_structure(&path, &incidents(), &[], 4096)
             .unwrap()
             .unwrap();
         assert_eq!(got.n, 0);
@@ -638,7 +637,7 @@ mod tests {
 
     #[test]
     fn anything_but_features_and_single_commas_is_left_to_the_whole_read() {
-        let spec = incidents();
+        let spec = &*incidents();
         let wanted = wanted(spec);
         let lines: Vec<String> = features(60).iter().map(|f| f.to_string()).collect();
         let wrap =
@@ -670,7 +669,7 @@ mod tests {
 
     #[test]
     fn the_first_bad_feature_is_the_one_reported() {
-        let spec = incidents();
+        let spec = &*incidents();
         let wanted = wanted(spec);
         let mut fs = features(200);
         fs[150]["properties"]["event_date"] = json!("2024-13-45");

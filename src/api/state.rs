@@ -1,0 +1,49 @@
+//! What every worker shares: the catalogue, the web map's files and the metrics.
+
+use crate::catalog::{Catalog, ReloadError, Reloaded, Snapshot};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Shared by every worker: the catalogue, the web map's files and the metrics.
+pub struct State {
+    pub catalog: Catalog,
+    pub static_dir: PathBuf,
+    pub metrics: crate::metrics::Metrics,
+}
+
+impl State {
+    pub fn new(catalog: Catalog, static_dir: PathBuf) -> State {
+        let metrics = crate::metrics::Metrics::new();
+        metrics.set_features(feature_counts(&catalog.snapshot()));
+        State {
+            catalog,
+            static_dir,
+            metrics,
+        }
+    }
+
+    /// The data as it is now; hold it for the whole request.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.catalog.snapshot()
+    }
+
+    /// Reloads the catalogue and counts the outcome in the metrics.
+    pub fn reload(&self) -> Result<Reloaded, ReloadError> {
+        let result = self.catalog.reload();
+        match &result {
+            Ok(_) => {
+                self.metrics
+                    .set_features(feature_counts(&self.catalog.snapshot()));
+                self.metrics.reloads.inc();
+            }
+            Err(_) => {
+                self.metrics.reload_failures.inc();
+            }
+        }
+        result
+    }
+}
+
+fn feature_counts(snapshot: &Snapshot) -> impl Iterator<Item = (&str, usize)> {
+    snapshot.layers.iter().map(|l| (l.id(), l.len()))
+}

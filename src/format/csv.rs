@@ -1,0 +1,163 @@
+//! CSV (`text/csv; charset=utf-8`) for spreadsheets: one row per feature.
+//!
+//! The columns are the feature's `id`, every property met in the answer (the union of their
+//! names, in first-seen order), then `longitude` and `latitude` when the answer holds points
+//! and `wkt` when it holds other geometries (a point's row leaves `wkt` empty, a polygon's
+//! row leaves `longitude` and `latitude` empty). An array's elements are joined by `; `.
+//!
+//! The file starts with a UTF-8 byte-order mark: without it Excel reads the bytes as the
+//! machine's legacy code page and mangles accents (Pétion-Ville, Cité Soleil). Rows end with
+//! CRLF, as RFC 4180 says; the `csv` crate quotes any field that holds a comma, a quote or a
+//! line break.
+//!
+//! ```
+//! use kat::format::csv::Layout;
+//! use kat::format::feature::{GeometryType, Scan};
+//! let mut scan = Scan::default();
+//! scan.properties.insert("event_type".into(), Default::default());
+//! scan.geometry_types.insert(GeometryType::Point);
+//! let layout = Layout::new(&scan);
+//! let mut out = Vec::new();
+//! layout.write_header(&mut out).unwrap();
+//! assert_eq!(out, "\u{feff}id,event_type,longitude,latitude\r\n".as_bytes());
+//! ```
+
+use super::feature::{cell_text, column_names, Features, GeometryType, ReadError, Scan};
+use std::ops::Range;
+
+/// The media type of a CSV answer.
+pub const MEDIA_TYPE: &str = "text/csv; charset=utf-8";
+/// The type a link to a CSV answer gives.
+pub const LINK_TYPE: &str = "text/csv";
+
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
+/// A row could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("a CSV row could not be written")]
+    Write(#[source] csv::Error),
+}
+
+/// The columns of one answer.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The property each property column holds, in column order.
+    properties: Vec<String>,
+    /// The header: `id`, the property columns (renamed where they clash), the geometry
+    /// columns.
+    header: Vec<String>,
+    lon_lat: bool,
+    wkt: bool,
+}
+
+impl Layout {
+    /// The columns for the answer that `scan` read.
+    pub fn new(scan: &Scan) -> Layout {
+        let lon_lat = scan.geometry_types.contains(GeometryType::Point);
+        let wkt = scan.geometry_types.has_non_point();
+        let properties: Vec<String> = scan.properties.keys().cloned().collect();
+        let mut header = vec!["id".to_string()];
+        header.extend(column_names(
+            properties.iter().map(String::as_str),
+            &["id", "longitude", "latitude", "wkt"],
+        ));
+        if lon_lat {
+            header.extend(["longitude".into(), "latitude".into()]);
+        }
+        if wkt {
+            header.push("wkt".into());
+        }
+        Layout {
+            properties,
+            header,
+            lon_lat,
+            wkt,
+        }
+    }
+
+    /// The column names, in order.
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// Appends the byte-order mark and the header row.
+    pub fn write_header(&self, out: &mut Vec<u8>) -> Result<(), CsvError> {
+        out.extend_from_slice(BOM);
+        let mut w = writer(out);
+        w.write_record(&self.header).map_err(CsvError::Write)?;
+        w.flush().map_err(|e| CsvError::Write(e.into()))
+    }
+
+    /// Appends the rows of the answer's features at positions `range`.
+    pub fn write_rows(
+        &self,
+        features: &mut Features,
+        range: Range<usize>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CsvError> {
+        let mut w = writer(out);
+        let mut record: Vec<String> = Vec::with_capacity(self.header.len());
+        for i in range {
+            let f = features.read(i)?;
+            record.clear();
+            record.push(f.id_text().into_owned());
+            for name in &self.properties {
+                let cell = f
+                    .properties
+                    .as_ref()
+                    .and_then(|p| p.get(name.as_str()))
+                    .map(|v| cell_text(v).into_owned());
+                record.push(cell.unwrap_or_default());
+            }
+            let geometry = f.geometry()?;
+            let point = match &geometry {
+                Some(geo::Geometry::Point(p)) => Some(*p),
+                _ => None,
+            };
+            if self.lon_lat {
+                match point {
+                    Some(p) => {
+                        record.push(p.x().to_string());
+                        record.push(p.y().to_string());
+                    }
+                    None => record.extend([String::new(), String::new()]),
+                }
+            }
+            if self.wkt {
+                record.push(match (&geometry, point) {
+                    (Some(g), None) => wkt_of(g),
+                    _ => String::new(),
+                });
+            }
+            w.write_record(&record).map_err(CsvError::Write)?;
+        }
+        w.flush().map_err(|e| CsvError::Write(e.into()))
+    }
+}
+
+fn writer(out: &mut Vec<u8>) -> csv::Writer<&mut Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out)
+}
+
+/// The geometry as WKT, its coordinates as Rust writes an `f64`: the shortest text that
+/// reads back to the same number.
+fn wkt_of(g: &geo::Geometry<f64>) -> String {
+    use wkt::ToWkt;
+    g.wkt_string()
+}
+
+/// The whole answer: header and every row.
+pub fn encode(features: &mut Features) -> Result<Vec<u8>, CsvError> {
+    let scan = Scan::run(features)?;
+    let layout = Layout::new(&scan);
+    let mut out = Vec::with_capacity(1024 + features.len() * 512);
+    layout.write_header(&mut out)?;
+    layout.write_rows(features, 0..features.len(), &mut out)?;
+    Ok(out)
+}

@@ -1,0 +1,84 @@
+// Incidents drawn from vector tiles: no cap, and the counts drawn add up to the status
+// count, which is numberMatched, at every zoom that shows the whole layer. The map draws
+// from tiles beyond 5,000 incidents in view; draw=tiles in the URL makes it draw from them
+// at any count.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, openPage, api, statusCount, isViewItems, provideTiles, viewRequestAfter, clickablePoint } from './helpers.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+/** The sum of the counts of the tile features drawn, once every tile in view has loaded. */
+async function drawnCount(page) {
+  await page.waitForFunction(() => {
+    const tiles = document.querySelectorAll('.kat-incident-tiles .kat-tile');
+    return tiles.length > 0 && [...tiles].every((t) => t.hasAttribute('data-count') || t.hasAttribute('data-error'));
+  }, null, { timeout: 20_000 });
+  return page.evaluate(() => {
+    const errs = [...document.querySelectorAll('.kat-tile[data-error]')].map((t) => t.getAttribute('data-error'));
+    if (errs.length) throw new Error(`tiles failed: ${errs.join(', ')}`);
+    return [...document.querySelectorAll('.kat-tile-point')].reduce((s, e) => s + Number(e.getAttribute('data-count')), 0);
+  });
+}
+
+test('with tiles, every matching incident is drawn at any zoom and the status count is numberMatched', async () => {
+  const { context, page, errors } = await openPage(browser, { setup: provideTiles, hash: '#z=7&lat=19.0&lon=-72.8&draw=tiles' });
+  const all = (await api('/collections/incidents/items?limit=1')).numberMatched;
+  const withGeometry = (await api('/collections/incidents/items?bbox=-75,17.5,-71,20.5&limit=1')).numberMatched;
+  // The whole country in view: every incident with a place is in some tile.
+  assert.equal(await statusCount(page), withGeometry);
+  assert.equal(await drawnCount(page), withGeometry);
+  assert.equal(await page.locator('.status.capped').count(), 0, 'no cap notice');
+  assert.ok(withGeometry <= all);
+  // No markers from /items: the tiles draw them.
+  assert.equal(await page.locator('.leaflet-marker-icon.kat-incident:not(.kat-tile-point)').count(), 0);
+  // Zoom 9 still over the whole layer, with a filter.
+  const url = await viewRequestAfter(page, async () => {
+    await page.evaluate(() => { location.hash = '#z=8&lat=19.0&lon=-72.8&type=massacre&draw=tiles'; });
+  }, (u) => u.searchParams.get('event_type') === 'massacre');
+  const expected = (await api(`/collections/incidents/items?bbox=${url.searchParams.get('bbox')}&event_type=massacre&limit=1`)).numberMatched;
+  assert.equal(await statusCount(page), expected);
+  const tileReq = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/tiles/WebMercatorQuad/')).pop());
+  assert.equal(new URL(tileReq).searchParams.get('event_type'), 'massacre', 'tiles take the filters');
+  assert.ok(expected > 0);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a single incident from a tile opens its popup; an aggregated one zooms in', async () => {
+  let usesServer = false;
+  const setup = async (p) => { usesServer = await provideTiles(p); };
+  const { context, page, errors } = await openPage(browser, { setup, hash: '#z=13&lat=18.545&lon=-72.335&draw=tiles' });
+  await drawnCount(page);
+  // Several incidents may share a point: click the one on top.
+  const pt = await clickablePoint(page, '.kat-tile-point.kat-incident');
+  await page.mouse.click(pt.x, pt.y);
+  const popup = page.locator('.leaflet-popup-content .kat-popup');
+  await popup.waitFor({ state: 'visible' });
+  assert.match(await popup.textContent(), /Source:/);
+  await page.evaluate(() => { location.hash = '#z=7&lat=19.0&lon=-72.8&draw=tiles'; });
+  await drawnCount(page);
+  const z0 = Number(new URLSearchParams((await page.evaluate(() => location.hash)).slice(1)).get('z'));
+  const c = await page.evaluate(() => {
+    for (const e of document.querySelectorAll('.kat-tile-cluster')) {
+      const b = e.getBoundingClientRect();
+      const x = b.left + b.width / 2, y = b.top + b.height / 2;
+      if (x > 0 && y > 0 && x < innerWidth && y < innerHeight && e.contains(document.elementFromPoint(x, y))) return { x, y };
+    }
+    return null;
+  });
+  // A server aggregates only tiles that hold many points; the harness does below zoom 12.
+  if (usesServer) {
+    assert.ok(c || (await page.locator('.kat-tile-point').count()) > 0, 'features drawn');
+  } else {
+    assert.ok(c, 'an aggregated feature to click');
+  }
+  if (c) {
+    await page.mouse.click(c.x, c.y);
+    await page.waitForFunction((z) => Number(new URLSearchParams(location.hash.slice(1)).get('z')) > z, z0);
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});
