@@ -7,16 +7,15 @@ use super::items::items_query;
 use super::params::{ParamError, Params};
 use super::problem::ApiError;
 use super::state::State;
-use crate::catalog::Snapshot;
 use crate::aggregate::{aggregate, Grouping, Period, Row};
-use crate::catalog::config::{CollectionSpec, Config, QueryableType};
-use crate::layer::column::{Column, Values, ELEMENT_SEPARATOR, NULL};
+use crate::catalog::config::{CollectionSpec, QueryableType};
+use crate::catalog::Snapshot;
+use crate::layer::column::Column;
 use crate::layer::Layer;
 use crate::query;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
@@ -30,9 +29,9 @@ struct Typed {
     time: Option<Column>,
 }
 
-/// Typed columns read from the layer's stored features, once per loaded layer, until the
-/// loader keeps them itself.
-fn typed(layer: &Arc<Layer>, data_dir: &std::path::Path) -> Option<Arc<Typed>> {
+/// The layer's typed columns and its dates as a column, built once per loaded layer (the
+/// columns are the loader's own; the dates are coded once per distinct interval).
+fn typed(layer: &Arc<Layer>) -> Arc<Typed> {
     type Built = Mutex<Vec<(Weak<Layer>, Arc<Typed>)>>;
     static BUILT: OnceLock<Built> = OnceLock::new();
     let built = BUILT.get_or_init(Mutex::default);
@@ -43,165 +42,56 @@ fn typed(layer: &Arc<Layer>, data_dir: &std::path::Path) -> Option<Arc<Typed>> {
             .iter()
             .find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(layer)))
         {
-            return Some(Arc::clone(t));
+            return Arc::clone(t);
         }
     }
-    let config = Config::load(&Config::locate(data_dir, None)).ok()?;
-    let spec = Arc::clone(config.collection(layer.id())?);
-    let t = Arc::new(read_columns(layer, spec));
+    let t = Arc::new(read_columns(layer));
     built
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push((Arc::downgrade(layer), Arc::clone(&t)));
-    Some(t)
+    t
 }
 
-/// Dictionary-codes one property per feature.
-struct Builder {
-    kind: QueryableType,
-    codes: Vec<u32>,
-    seen: HashMap<String, u32>,
-    text: Vec<Box<str>>,
-    numbers: Vec<f64>,
-    integers: Vec<i64>,
-    booleans: Vec<bool>,
-    intervals: Vec<crate::temporal::Interval>,
-}
-
-impl Builder {
-    fn new(kind: QueryableType, n: usize) -> Self {
-        Builder {
-            kind,
-            codes: Vec::with_capacity(n),
-            seen: HashMap::new(),
-            text: Vec::new(),
-            numbers: Vec::new(),
-            integers: Vec::new(),
-            booleans: Vec::new(),
-            intervals: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, v: Option<&Value>) {
-        let repr = match (self.kind, v) {
-            (_, None | Some(Value::Null)) => None,
-            (QueryableType::String(_), Some(Value::String(s))) => Some(s.clone()),
-            (QueryableType::String(_), Some(Value::Array(a))) => Some(
-                a.iter()
-                    .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_string))
-                    .collect::<Vec<_>>()
-                    .join(&ELEMENT_SEPARATOR.to_string()),
-            ),
-            (QueryableType::Integer | QueryableType::Number, Some(Value::Number(n))) => {
-                Some(n.to_string())
-            }
-            (QueryableType::Boolean, Some(Value::Bool(b))) => Some(b.to_string()),
-            (QueryableType::Date, Some(Value::String(s)))
-                if crate::temporal::parse_feature_date(s).is_some() =>
-            {
-                Some(s.clone())
-            }
-            _ => None,
-        };
-        let Some(repr) = repr else {
-            self.codes.push(NULL);
-            return;
-        };
-        if let Some(code) = self.seen.get(&repr) {
-            self.codes.push(*code);
-            return;
-        }
-        let code = self.seen.len() as u32;
-        match self.kind {
-            QueryableType::Integer => self
-                .integers
-                .push(repr.parse::<f64>().map_or(0, |f| f as i64)),
-            QueryableType::Number => self.numbers.push(repr.parse().unwrap_or(0.0)),
-            QueryableType::Boolean => self.booleans.push(repr == "true"),
-            QueryableType::Date => {
-                self.intervals.push(
-                    crate::temporal::parse_feature_date(&repr)
-                        .unwrap_or(crate::temporal::Interval::ALL),
-                );
-                self.text.push(repr.clone().into());
-            }
-            QueryableType::String(_) => self.text.push(repr.clone().into()),
-        }
-        self.seen.insert(repr, code);
-        self.codes.push(code);
-    }
-
-    fn finish(self) -> Column {
-        let values = match self.kind {
-            QueryableType::String(_) => Values::Text {
-                folded: self
-                    .text
-                    .iter()
-                    .map(|t| crate::text::fold(t).into_boxed_str())
-                    .collect(),
-                text: self.text,
-            },
-            QueryableType::Integer => Values::Integer(self.integers),
-            QueryableType::Number => Values::Number(self.numbers),
-            QueryableType::Boolean => Values::Boolean(self.booleans),
-            QueryableType::Date => Values::Date {
-                intervals: self.intervals,
-                text: self.text,
-            },
-        };
-        Column {
-            codes: self.codes,
-            values,
-        }
-    }
-}
-
-fn read_columns(layer: &Layer, spec: Arc<CollectionSpec>) -> Typed {
-    #[derive(serde::Deserialize)]
-    struct Stored {
-        #[serde(default)]
-        properties: Option<Map<String, Value>>,
-    }
-    let n = layer.len();
-    let mut builders: Vec<Builder> = spec
-        .queryables
-        .iter()
-        .map(|q| Builder::new(q.kind, n))
+fn read_columns(layer: &Layer) -> Typed {
+    use crate::layer::column::{Values, NULL};
+    let spec = Arc::clone(&layer.spec);
+    let columns = (0..spec.queryables.len())
+        .map(|q| layer.column(q).clone())
         .collect();
-    let mut time = spec
-        .time_property
-        .as_ref()
-        .map(|_| Builder::new(QueryableType::Date, n));
-    let mut buf = Vec::new();
-    for idx in 0..n as u32 {
-        buf.clear();
-        layer.write_feature(idx, &mut buf, None);
-        let props = serde_json::from_slice::<Stored>(&buf)
-            .ok()
-            .and_then(|s| s.properties)
-            .unwrap_or_default();
-        for (b, q) in builders.iter_mut().zip(&spec.queryables) {
-            b.push(props.get(&q.property));
+    let time = spec.time_property.as_ref().map(|_| {
+        let mut seen: std::collections::HashMap<(i64, i64), u32> = Default::default();
+        let mut intervals = Vec::new();
+        let mut text: Vec<Box<str>> = Vec::new();
+        let codes = (0..layer.len() as u32)
+            .map(|idx| match layer.time(idx) {
+                None => NULL,
+                Some(t) => *seen.entry((t.start, t.end)).or_insert_with(|| {
+                    intervals.push(t);
+                    text.push(crate::temporal::format_instant(t.start).into());
+                    intervals.len() as u32 - 1
+                }),
+            })
+            .collect();
+        Column {
+            codes,
+            values: Values::Date { intervals, text },
         }
-        if let (Some(b), Some(p)) = (time.as_mut(), spec.time_property.as_ref()) {
-            b.push(props.get(p));
-        }
-    }
+    });
     Typed {
-        columns: builders.into_iter().map(Builder::finish).collect(),
-        time: time.map(Builder::finish),
         spec,
+        columns,
+        time,
     }
 }
 
 fn layer<'a>(snap: &'a Snapshot, id: &str) -> Result<&'a Arc<Layer>, ApiError> {
-    snap.catalog
-        .layer(id)
+    snap.layer(id)
         .ok_or_else(|| ApiError::NotFound(format!("no collection '{id}'; see /collections")))
 }
 
 /// The parameters the aggregate takes: every items filter, `groupby`, `interval` and `f`.
-fn allowed(layer: &Layer) -> Vec<&'static str> {
+fn allowed(layer: &Layer) -> Vec<&str> {
     let mut a = vec![
         "bbox",
         "near",
@@ -214,7 +104,7 @@ fn allowed(layer: &Layer) -> Vec<&'static str> {
     if layer.has_time() {
         a.push("datetime");
     }
-    a.extend(layer.spec.queryables.iter().map(|q| q.name));
+    a.extend(layer.spec.queryables.iter().map(|q| q.name.as_str()));
     a
 }
 
@@ -236,9 +126,7 @@ async fn aggregate_handler(
             )))
         }
     };
-    let typed = typed(layer, &state.data_dir).ok_or_else(|| {
-        ApiError::Unavailable("the collection's declaration could not be read".into())
-    })?;
+    let typed = typed(layer);
     let spec = &typed.spec;
     let names: Vec<&str> = spec.queryables.iter().map(|q| q.name.as_str()).collect();
     let by: Vec<usize> = match p.get("groupby") {
@@ -277,7 +165,7 @@ async fn aggregate_handler(
         let mut h = std::collections::hash_map::DefaultHasher::new();
         req.path().hash(&mut h);
         req.query_string().hash(&mut h);
-        format!("\"{}-{:016x}\"", snap.catalog.version, h.finish())
+        format!("\"{}-{:016x}\"", snap.version, h.finish())
     };
     if etag_matches(&req, &etag) {
         return Ok(HttpResponse::NotModified()

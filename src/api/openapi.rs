@@ -189,7 +189,7 @@ pub fn document(base: &str, collections: &[Arc<CollectionSpec>]) -> Value {
             "responses": responses(geojson_ok("The feature", "Feature")),
         }}));
     }
-    tile_paths(&mut paths);
+    tile_paths(&mut paths, collections);
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -224,11 +224,11 @@ pub fn document(base: &str, collections: &[Arc<CollectionSpec>]) -> Value {
 
 /// The OGC API - Tiles paths: the tilesets of each collection, its tiles (with the items
 /// filters), and the tile matrix sets.
-fn tile_paths(paths: &mut Map<String, Value>) {
+fn tile_paths(paths: &mut Map<String, Value>, collections: &[Arc<CollectionSpec>]) {
     use crate::tiles::matrix::MAX_TILE_MATRIX;
     let get = |summary: String, op: String, params: Vec<Value>, ok: Value| json!({"get": {"summary": summary, "operationId": op, "parameters": params, "responses": responses(ok)}});
     let tms_param = json!({"name": "tileMatrixSetId", "in": "path", "required": true, "schema": {"type": "string", "enum": ["WebMercatorQuad"]}});
-    let collection_param = json!({"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": COLLECTIONS.iter().map(|c| c.id).collect::<Vec<_>>()}});
+    let collection_param = json!({"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": collections.iter().map(|c| c.id.as_str()).collect::<Vec<_>>()}});
     paths.insert(
         "/tileMatrixSets".into(),
         get(
@@ -278,8 +278,8 @@ fn tile_paths(paths: &mut Map<String, Value>) {
             ),
         ),
     );
-    for spec in COLLECTIONS {
-        let id = spec.id;
+    for spec in collections {
+        let id = &spec.id;
         let mut params = vec![
             json!({"name": "tileMatrix", "in": "path", "required": true, "description": "The zoom", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_TILE_MATRIX}}),
             json!({"name": "tileRow", "in": "path", "required": true, "description": "The row, from the north (0 to 2^tileMatrix - 1)", "schema": {"type": "integer", "minimum": 0}}),

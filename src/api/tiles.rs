@@ -34,8 +34,7 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn layer<'a>(snap: &'a Snapshot, id: &str) -> Result<&'a Arc<Layer>, ApiError> {
-    snap.catalog
-        .layer(id)
+    snap.layer(id)
         .ok_or_else(|| ApiError::NotFound(format!("no collection '{id}'; see /collections")))
 }
 
@@ -131,7 +130,7 @@ fn properties_schema(layer: &Layer) -> Value {
         "aggregated".into(),
         json!({"type": "boolean", "description": "True for a cell standing for several points"}),
     );
-    for q in layer.spec.queryables {
+    for q in &layer.spec.queryables {
         props.insert(
             q.name.to_string(),
             json!({"type": "string", "description": q.description}),
@@ -218,12 +217,12 @@ async fn tile_matrix_set(
 }
 
 /// The parameters a tile takes on this layer: the items filters and `f`.
-fn tile_params(layer: &Layer) -> Vec<&'static str> {
+fn tile_params(layer: &Layer) -> Vec<&str> {
     let mut allowed = vec!["bbox", "f"];
     if layer.has_time() {
         allowed.push("datetime");
     }
-    allowed.extend(layer.spec.queryables.iter().map(|q| q.name));
+    allowed.extend(layer.spec.queryables.iter().map(|q| q.name.as_str()));
     allowed
 }
 
@@ -247,7 +246,7 @@ fn tile_etag(snap: &Snapshot, req: &HttpRequest) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     req.path().hash(&mut h);
     req.query_string().hash(&mut h);
-    format!("\"{}-{:016x}\"", snap.catalog.version, h.finish())
+    format!("\"{}-{:016x}\"", snap.version, h.finish())
 }
 
 async fn tile(

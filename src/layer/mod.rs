@@ -232,7 +232,7 @@ impl Layer {
     }
 
     /// The feature's geometry as kept for queries (a point layer's as a point), or None.
-    pub fn shape(&self, idx: u32) -> Option<std::borrow::Cow<'_, Geometry<f64>>> {
+    pub fn geometry(&self, idx: u32) -> Option<std::borrow::Cow<'_, Geometry<f64>>> {
         use std::borrow::Cow;
         match &self.shapes {
             Shapes::Points(p) => {

@@ -73,7 +73,12 @@ impl<'a> Conditions<'a> {
             prepared: q
                 .filters
                 .iter()
-                .map(|(c, v)| (*c, layer.prepare(*c, v)))
+                .map(|(c, v)| {
+                    (
+                        *c,
+                        layer.prepare(*c, v).unwrap_or_else(|| layer.nothing(*c)),
+                    )
+                })
                 .collect(),
         }
     }
@@ -257,7 +262,9 @@ fn shapes<'s>(
         hi: f64::from(EXTENT) + BUFFER,
     };
     for idx in found.items {
-        let Some(g) = layer.shape(idx) else { continue };
+        let Some(g) = layer.geometry(idx) else {
+            continue;
+        };
         let mut rings = Vec::new();
         add_geometry(&g, tile, &window, idx, &mut points, &mut rings);
         if !rings.is_empty() {
