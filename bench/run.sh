@@ -66,6 +66,17 @@ qs = {
   "large_boxes": ["bbox=-74.5,18.0,-71.6,20.1&limit=100"] + [f"bbox={box(r.uniform(1.2, 2.0))}&limit=100" for _ in range(199)],
   "near_10": [f"near={r.uniform(-73.5, -72.0):.4f},{r.uniform(18.3, 19.8):.4f}&limit=10" for _ in range(500)],
 }
+import math
+def tile(z):
+    lon, lat = r.uniform(-74.4, -71.7), r.uniform(18.05, 20.05)
+    n = 2 ** z
+    col = int((lon + 180) / 360 * n)
+    row = int((1 - math.log(math.tan(math.radians(lat)) + 1 / math.cos(math.radians(lat))) / math.pi) / 2 * n)
+    return f"{z}/{row}/{col}"
+# Random tiles over Haiti (path suffixes), and the aggregate by department and month.
+for z in (5, 8, 11, 14):
+    qs[f"tile_z{z}"] = [tile(z) for _ in range(500)]
+qs["aggregate"] = ["groupby=department&interval=month"]
 for k, v in qs.items():
     open(f"{out}/q_{k}.txt", "w").write("\n".join(v) + "\n")
 PY
@@ -119,6 +130,10 @@ declare -A KATR
 for q in small_bbox page_1000 large_boxes near_10; do
   KATR[$q]=$(measure $q "http://127.0.0.1:$KAT_PORT" "/collections/incidents/items?")
 done
+for z in 5 8 11 14; do
+  KATR[tile_z$z]=$(measure tile_z$z "http://127.0.0.1:$KAT_PORT" "/collections/incidents/tiles/WebMercatorQuad/")
+done
+KATR[aggregate]=$(measure aggregate "http://127.0.0.1:$KAT_PORT" "/collections/incidents/aggregate?")
 kill $KAT; wait $KAT 2>/dev/null || true
 
 # The same features as Python's json.dump writes them (the whole collection on one line,
@@ -223,6 +238,8 @@ row() { # label kat minimal pyg
   row "1,000-feature page, 0.5° box" "${KATR[page_1000]}" "${MINR[page_1000]}" "${PYR[page_1000]:-}"
   row "large boxes (country, 1.2–2°), limit 100" "${KATR[large_boxes]}" "${MINR[large_boxes]}" "${PYR[large_boxes]:-}"
   row "near + limit 10" "${KATR[near_10]}" "" ""
+  for z in 5 8 11 14; do row "tile z$z (random over Haiti)" "${KATR[tile_z$z]}" "" ""; done
+  row "aggregate department x month" "${KATR[aggregate]}" "" ""
   echo
   echo "Kat load and index of $N incidents ($(du -m "$DATA/incidents.geojson" | cut -f1) MB file):"
   echo

@@ -5,6 +5,7 @@
 //! against a [`layer::Layer`] through its [`index::SpatialIndex`], and encodes the answer from
 //! the features' pre-serialized bytes.
 
+pub mod aggregate;
 pub mod alloc;
 pub mod api;
 pub mod catalog;
@@ -20,3 +21,4 @@ pub mod sort;
 pub mod synth;
 pub mod temporal;
 pub mod text;
+pub mod tiles;

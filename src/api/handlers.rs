@@ -65,6 +65,12 @@ async fn landing(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
             JSON,
             "The collections",
         ),
+        Link::new(
+            format!("{base}/tileMatrixSets"),
+            crate::tiles::REL_TILING_SCHEMES,
+            JSON,
+            "The tile matrix sets",
+        ),
     ];
     let body = json!({
         "title": "Kat: documented violence in Haiti",
@@ -111,9 +117,14 @@ pub const CONFORMANCE: &[&str] = &[
 async fn conformance(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let p = params(&req, &["f"])?;
     negotiate(&req, &p, false)?;
+    let classes: Vec<&str> = CONFORMANCE
+        .iter()
+        .chain(crate::tiles::CONFORMANCE)
+        .copied()
+        .collect();
     Ok(json_response(
         &req,
-        to_vec(&json!({ "conformsTo": CONFORMANCE })),
+        to_vec(&json!({ "conformsTo": classes })),
         JSON,
     ))
 }
@@ -149,6 +160,7 @@ fn describe(layer: &Layer, base: &str) -> Value {
             Link::new(format!("{base}/collections/{id}"), "self", JSON, layer.spec.title.clone()),
             Link::new(format!("{base}/collections/{id}/items"), "items", GEOJSON, format!("{} (GeoJSON)", layer.spec.title)),
             Link::new(format!("{base}/collections/{id}/download"), "enclosure", GEOJSON, format!("The whole layer as one GeoJSON file ({} features)", layer.len())),
+            Link::new(format!("{base}/collections/{id}/tiles"), crate::tiles::REL_TILESETS_VECTOR, JSON, format!("{} as vector tiles", layer.spec.title)),
             Link::new(format!("{base}/collections/{id}/download?f=csv"), "enclosure", crate::format::csv::LINK_TYPE, format!("The whole layer as one CSV file ({} features)", layer.len())),
             Link::new(format!("{base}/collections/{id}/download?f=gpkg"), "enclosure", crate::format::gpkg::MEDIA_TYPE, format!("The whole layer as one GeoPackage ({} features)", layer.len())),
             super::queryables::link(base, id, &layer.spec.title),

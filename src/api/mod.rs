@@ -3,6 +3,7 @@
 //! Every handler reads one snapshot of the catalogue ([`State::snapshot`]) and keeps it for
 //! the whole request, so a reload in the middle of a request never mixes two versions.
 
+mod aggregate;
 mod cql;
 pub mod encode;
 mod handlers;
@@ -15,6 +16,7 @@ pub mod problem;
 pub mod queryables;
 pub mod select;
 mod state;
+mod tiles;
 mod web;
 
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -28,6 +30,8 @@ pub use state::State;
 pub fn routes(cfg: &mut aweb::ServiceConfig, collections: &[Arc<str>]) {
     // Routes are tried in order: the items routes, which take nearly all the traffic, first.
     items::routes(cfg, collections);
+    tiles::routes(cfg);
+    aggregate::routes(cfg);
     handlers::routes(cfg);
     queryables::routes(cfg);
     web::routes(cfg);

@@ -189,6 +189,7 @@ pub fn document(base: &str, collections: &[Arc<CollectionSpec>]) -> Value {
             "responses": responses(geojson_ok("The feature", "Feature")),
         }}));
     }
+    tile_paths(&mut paths, collections);
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -219,4 +220,105 @@ pub fn document(base: &str, collections: &[Arc<CollectionSpec>]) -> Value {
             }
         }
     })
+}
+
+/// The OGC API - Tiles paths: the tilesets of each collection, its tiles (with the items
+/// filters), and the tile matrix sets.
+fn tile_paths(paths: &mut Map<String, Value>, collections: &[Arc<CollectionSpec>]) {
+    use crate::tiles::matrix::MAX_TILE_MATRIX;
+    let get = |summary: String, op: String, params: Vec<Value>, ok: Value| json!({"get": {"summary": summary, "operationId": op, "parameters": params, "responses": responses(ok)}});
+    let tms_param = json!({"name": "tileMatrixSetId", "in": "path", "required": true, "schema": {"type": "string", "enum": ["WebMercatorQuad"]}});
+    let collection_param = json!({"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": collections.iter().map(|c| c.id.as_str()).collect::<Vec<_>>()}});
+    paths.insert(
+        "/tileMatrixSets".into(),
+        get(
+            "The tile matrix sets".into(),
+            "getTileMatrixSetsList".into(),
+            vec![reference("f")],
+            json_ok(
+                "WebMercatorQuad",
+                json!({"type": "object", "required": ["tileMatrixSets"]}),
+            ),
+        ),
+    );
+    paths.insert(
+        "/tileMatrixSets/{tileMatrixSetId}".into(),
+        get(
+            "A tile matrix set's definition (OGC 2D TMS 2.0, JSON)".into(),
+            "getTileMatrixSet".into(),
+            vec![tms_param.clone(), reference("f")],
+            json_ok(
+                "The definition",
+                json!({"type": "object", "required": ["id", "crs", "tileMatrices"]}),
+            ),
+        ),
+    );
+    paths.insert(
+        "/collections/{collectionId}/tiles".into(),
+        get(
+            "A collection's vector tilesets".into(),
+            "getCollectionVectorTilesetsList".into(),
+            vec![collection_param.clone(), reference("f")],
+            json_ok(
+                "The tilesets",
+                json!({"type": "object", "required": ["tilesets"]}),
+            ),
+        ),
+    );
+    paths.insert(
+        "/collections/{collectionId}/tiles/{tileMatrixSetId}".into(),
+        get(
+            "A collection's vector tileset: its tile template (the item link), limits and layer"
+                .into(),
+            "describeCollectionVectorTileset".into(),
+            vec![collection_param, tms_param, reference("f")],
+            json_ok(
+                "The tileset",
+                json!({"type": "object", "required": ["dataType", "tileMatrixSetURI", "links"]}),
+            ),
+        ),
+    );
+    for spec in collections {
+        let id = &spec.id;
+        let mut params = vec![
+            json!({"name": "tileMatrix", "in": "path", "required": true, "description": "The zoom", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_TILE_MATRIX}}),
+            json!({"name": "tileRow", "in": "path", "required": true, "description": "The row, from the north (0 to 2^tileMatrix - 1)", "schema": {"type": "integer", "minimum": 0}}),
+            json!({"name": "tileCol", "in": "path", "required": true, "description": "The column, from the west (0 to 2^tileMatrix - 1)", "schema": {"type": "integer", "minimum": 0}}),
+            reference("bbox"),
+            json!({"name": "f", "in": "query", "required": false, "style": "form", "explode": false, "description": "mvt (the only format)", "schema": {"type": "string", "enum": ["mvt"]}}),
+        ];
+        if spec.time_property.is_some() {
+            params.push(reference("datetime"));
+        }
+        params.extend(queryable_params(spec));
+        let mut agg_params = vec![
+            reference("bbox"),
+            reference("near"),
+            reference("within"),
+            reference("near_feature"),
+            json!({"name": "groupby", "in": "query", "required": false, "style": "form", "explode": false, "description": "One or more queryables, comma-separated, e.g. department,event_type", "schema": {"type": "string"}}),
+            json!({"name": "f", "in": "query", "required": false, "style": "form", "explode": false, "description": "json (the default) or csv", "schema": {"type": "string", "enum": ["json", "csv"]}}),
+        ];
+        if spec.time_property.is_some() {
+            agg_params.push(reference("datetime"));
+            agg_params.push(json!({"name": "interval", "in": "query", "required": false, "style": "form", "explode": false, "description": "Count by period of the time property: day, week (ISO, labelled 2024-W41), month or year", "schema": {"type": "string", "enum": ["day", "week", "month", "year"]}}));
+        }
+        agg_params.extend(queryable_params(spec));
+        paths.insert(format!("/collections/{id}/aggregate"), json!({"get": {
+            "summary": format!("{}: counts by queryables and period", spec.title),
+            "description": "The features matching the items filters, grouped: {\"numberMatched\": N, \"groups\": [{\"department\": \"Ouest\", \"period\": \"2024-10\", \"count\": 12, \"sum_fatalities\": 130}]}, with one sum_NAME per numeric queryable (a null counts as 0).",
+            "operationId": format!("aggregate_{id}"),
+            "tags": [id],
+            "parameters": agg_params,
+            "responses": responses(json!({"description": "The groups", "content": {"application/json": {"schema": {"type": "object", "required": ["numberMatched", "groups"]}}, "text/csv": {"schema": {"type": "string"}}}})),
+        }}));
+        paths.insert(format!("/collections/{id}/tiles/WebMercatorQuad/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"), json!({"get": {
+            "summary": format!("{}: a vector tile", spec.title),
+            "description": "One Mapbox Vector Tile with one layer named after the collection. Every matching point in the tile's bounds (west and north edges included, east and south excluded) is counted once: a tile with more than 2,000 aggregates them into 64 x 64 cells, each with count and sum_NAME of the numeric queryables; otherwise each is its own feature with its id and properties (and count 1). Areas are clipped to the tile plus a buffer and simplified to its resolution.",
+            "operationId": format!("getTile_{id}"),
+            "tags": [id],
+            "parameters": params,
+            "responses": responses(json!({"description": "The tile", "content": {"application/vnd.mapbox-vector-tile": {"schema": {"type": "string", "format": "binary"}}}})),
+        }}));
+    }
 }

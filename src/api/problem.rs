@@ -12,6 +12,10 @@ pub enum ApiError {
     Query(#[from] QueryError),
     #[error("{0}")]
     NotFound(String),
+    /// A path parameter names nothing that exists (a tile matrix, row or column beyond the
+    /// set): 404, naming the parameter.
+    #[error("{detail}")]
+    NotFoundParam { param: &'static str, detail: String },
     #[error("this resource answers {allow} only")]
     MethodNotAllowed { allow: &'static str },
     #[error("{0}")]
@@ -47,7 +51,7 @@ impl ApiError {
             ApiError::Query(QueryError::Invalid(_)) => {
                 ("invalid-parameter", "Invalid parameter value")
             }
-            ApiError::NotFound(_) => ("not-found", "Not found"),
+            ApiError::NotFound(_) | ApiError::NotFoundParam { .. } => ("not-found", "Not found"),
             ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             ApiError::NotAcceptable(_) | ApiError::FormatNotOffered(_) => {
                 ("not-acceptable", "Not acceptable")
@@ -69,6 +73,9 @@ impl ApiError {
         if let ApiError::FormatNotOffered(_) = self {
             body["parameter"] = json!("f");
         }
+        if let ApiError::NotFoundParam { param, .. } = self {
+            body["parameter"] = json!(param);
+        }
         if let ApiError::Query(q) = self {
             if let Some(p) = q.param() {
                 body["parameter"] = json!(p);
@@ -87,7 +94,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Query(QueryError::TooLong(_)) => StatusCode::URI_TOO_LONG,
             ApiError::Query(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NotFoundParam { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable(_) | ApiError::FormatNotOffered(_) => {
                 StatusCode::NOT_ACCEPTABLE

@@ -25,9 +25,11 @@
 mod count;
 pub mod geodesic;
 mod near;
+pub mod quad;
 
 pub use count::CountGrid;
 pub use near::NearHit;
+pub use quad::QuadKeys;
 
 use rayon::prelude::*;
 use rstar::AABB;
@@ -98,6 +100,8 @@ pub struct SpatialIndex {
     levels: Vec<Vec<Bbox>>,
     /// For a large layer of points: counts a box's matches from its edges.
     grid: Option<CountGrid>,
+    /// For a layer of points: its points in map-tile order.
+    quads: Option<QuadKeys>,
 }
 
 /// A layer of points with fewer entries than this is counted by the tree alone.
@@ -269,6 +273,7 @@ impl SpatialIndex {
             ids: sorted_ids,
             levels,
             grid,
+            quads: None,
         }
     }
 
@@ -324,20 +329,31 @@ impl SpatialIndex {
         });
         // Binned in tree order, where neighbouring points fall in neighbouring cells: from the
         // layer's order, the cells' counts missed the cache at every point.
-        let (levels, grid) = rayon::join(
-            || build_levels(&boxes),
-            || (boxes.len() >= GRID_MIN).then(|| CountGrid::of_boxes(&boxes, &all)),
+        let ((levels, grid), quads) = rayon::join(
+            || {
+                rayon::join(
+                    || build_levels(&boxes),
+                    || (boxes.len() >= GRID_MIN).then(|| CountGrid::of_boxes(&boxes, &all)),
+                )
+            },
+            || QuadKeys::build(points),
         );
         SpatialIndex {
             boxes,
             ids,
             levels,
             grid,
+            quads: Some(quads),
         }
     }
 
     pub fn len(&self) -> usize {
         self.ids.len()
+    }
+
+    /// A point layer's points in map-tile order (None for other layers).
+    pub fn quads(&self) -> Option<&QuadKeys> {
+        self.quads.as_ref()
     }
 
     pub fn is_empty(&self) -> bool {

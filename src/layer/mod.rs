@@ -231,6 +231,18 @@ impl Layer {
         }
     }
 
+    /// The feature's geometry as kept for queries (a point layer's as a point), or None.
+    pub fn geometry(&self, idx: u32) -> Option<std::borrow::Cow<'_, Geometry<f64>>> {
+        use std::borrow::Cow;
+        match &self.shapes {
+            Shapes::Points(p) => {
+                let p = p[idx as usize];
+                (!p[0].is_nan()).then(|| Cow::Owned(Geometry::Point(geo::Point::new(p[0], p[1]))))
+            }
+            Shapes::Any(g) => g[idx as usize].as_ref().map(Cow::Borrowed),
+        }
+    }
+
     /// A representative point of the feature (its point, or the centre of its envelope).
     pub fn anchor(&self, idx: u32) -> Option<[f64; 2]> {
         match &self.shapes {
