@@ -100,6 +100,9 @@ fn allowed(layer: &Layer) -> Vec<&str> {
         "groupby",
         "interval",
         "f",
+        "filter",
+        "filter-lang",
+        "filter-crs",
     ];
     if layer.has_time() {
         a.push("datetime");

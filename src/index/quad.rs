@@ -13,7 +13,7 @@
 //!
 //! ```
 //! use kat::index::QuadKeys;
-//! let points = [[-72.34, 18.54], [-72.33, 18.55], [f64::NAN, f64::NAN], [-73.0, 19.2]];
+//! let points = [[-72.34, 18.54], [-72.33, 18.55], [f64::NAN, f64::NAN], [-75.0, 19.2]];
 //! let keys = QuadKeys::build(&points);
 //! assert_eq!(keys.len(), 3);
 //! // Zoom 0 is the whole square; at zoom 8 Port-au-Prince is in column 76, row 114.
