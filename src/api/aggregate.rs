@@ -2,6 +2,7 @@
 //! queryables (`groupby=department,commune`) and period (`interval=day|week|month|year`),
 //! with `sum_NAME` for each numeric queryable; JSON, or CSV with `f=csv`.
 
+use super::http::layer;
 use super::http::{etag_matches, resource};
 use super::items::items_query;
 use super::params::{ParamError, Params};
@@ -9,7 +10,6 @@ use super::problem::ApiError;
 use super::state::State;
 use crate::aggregate::{aggregate, Grouping, Period, Row};
 use crate::catalog::config::{CollectionSpec, QueryableType};
-use crate::catalog::Snapshot;
 use crate::layer::column::Column;
 use crate::layer::Layer;
 use crate::query;
@@ -83,11 +83,6 @@ fn read_columns(layer: &Layer) -> Typed {
         columns,
         time,
     }
-}
-
-fn layer<'a>(snap: &'a Snapshot, id: &str) -> Result<&'a Arc<Layer>, ApiError> {
-    snap.layer(id)
-        .ok_or_else(|| ApiError::NotFound(format!("no collection '{id}'; see /collections")))
 }
 
 /// The parameters the aggregate takes: every items filter, `groupby`, `interval` and `f`.

@@ -4,12 +4,21 @@
 use super::params;
 use super::problem::ApiError;
 use super::state::State;
+use crate::catalog::Snapshot;
+use crate::layer::Layer;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{guard, web, HttpRequest, HttpResponse, ResponseError};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The layer of collection `id`, or the 404 that every collection path answers.
+pub(crate) fn layer<'a>(snap: &'a Snapshot, id: &str) -> Result<&'a Arc<Layer>, ApiError> {
+    snap.layer(id)
+        .ok_or_else(|| ApiError::NotFound(format!("no collection '{id}'; see /collections")))
+}
 
 pub(crate) const ALLOW: &str = "GET, HEAD, OPTIONS";
 

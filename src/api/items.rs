@@ -1,6 +1,7 @@
 //! `/collections/{id}/items`, `/items/{featureId}` and `/download`: parse → query → encode.
 
 use super::encode::{self, Link, GEOJSON};
+use super::http::layer;
 use super::http::{base_url, etag_matches, resource};
 use super::negotiate::{negotiate, negotiate_among, Format};
 use super::params::{
@@ -66,11 +67,6 @@ fn allowed(spec: &CollectionSpec) -> Vec<&str> {
     );
     a.extend(spec.queryables.iter().map(|q| q.name.as_str()));
     a
-}
-
-fn layer<'a>(snap: &'a Snapshot, id: &str) -> Result<&'a Arc<Layer>, ApiError> {
-    snap.layer(id)
-        .ok_or_else(|| ApiError::NotFound(format!("no collection '{id}'; see /collections")))
 }
 
 /// Builds the typed query from the request's parameters.

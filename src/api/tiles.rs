@@ -3,6 +3,7 @@
 //! Vector Tile), and `/tileMatrixSets`.
 
 use super::encode::JSON;
+use super::http::layer;
 use super::http::{base_url, etag_matches, json_response, resource};
 use super::items::items_query;
 use super::negotiate::negotiate;
@@ -20,7 +21,6 @@ use crate::tiles::{MVT, REL_TILING_SCHEME};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/collections/{id}/tiles", tilesets))
@@ -31,11 +31,6 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         ))
         .service(resource("/tileMatrixSets", tile_matrix_sets))
         .service(resource("/tileMatrixSets/{tms}", tile_matrix_set));
-}
-
-fn layer<'a>(snap: &'a Snapshot, id: &str) -> Result<&'a Arc<Layer>, ApiError> {
-    snap.layer(id)
-        .ok_or_else(|| ApiError::NotFound(format!("no collection '{id}'; see /collections")))
 }
 
 fn check_tms(tms: &str) -> Result<(), ApiError> {
