@@ -189,12 +189,7 @@ async fn collection(
     state: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let snap = state.snapshot();
-    let layer = snap.layer(&path).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "no collection '{}'; see /collections",
-            path.as_str()
-        ))
-    })?;
+    let layer = super::http::layer(&snap, &path)?;
     let p = params(&req, &["f"])?;
     negotiate(&req, &p, false)?;
     Ok(json_response(

@@ -99,12 +99,7 @@ async fn queryables(
     state: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let snap = state.snapshot();
-    let layer = snap.layer(&path).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "no collection '{}'; see /collections",
-            path.as_str()
-        ))
-    })?;
+    let layer = super::http::layer(&snap, &path)?;
     let p = Params::parse(req.query_string(), Some(&["f"]))?;
     negotiate(&req, &p, false)?;
     let base = base_url(&req);
