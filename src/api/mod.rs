@@ -4,7 +4,9 @@
 //! the whole request, so a reload in the middle of a request never mixes two versions.
 
 mod aggregate;
+mod auth;
 mod cql;
+mod edit;
 pub mod encode;
 mod handlers;
 mod http;
