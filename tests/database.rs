@@ -142,14 +142,12 @@ fn a_database_backed_server_answers_as_the_file_backed_one() {
         assert_eq!(a, b, "{path}");
     }
     // OWSLib reads it as it reads the file-backed server.
-    let py = ["/usr/bin/python3", "python3"]
-        .into_iter()
-        .find(|p| {
-            std::process::Command::new(p)
-                .args(["-c", "import owslib"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
+    let py = ["/usr/bin/python3", "python3"].into_iter().find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import owslib"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
     match py {
         None => common::skip_or_fail("python3 with OWSLib (python3-owslib) is not installed"),
         Some(py) => {
@@ -169,7 +167,11 @@ print(json.dumps({{"ids": sorted(c["id"] for c in w.collections()["collections"]
                     .args(["-c", &script.replace(&db.base, base)])
                     .output()
                     .unwrap();
-                assert!(out.status.success(), "owslib: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "owslib: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 serde_json::from_slice::<Value>(&out.stdout).unwrap()
             };
             let (a, b) = (run(&db.base), run(&files.base));
@@ -356,7 +358,7 @@ fn patch_put_if_match_delete_history_and_restore() {
         )
         .unwrap();
     assert_eq!(put.status, 200, "{}", put.text());
-    until(&b, &format!("{path}"), 200, Duration::from_secs(1));
+    until(&b, &path, 200, Duration::from_secs(1));
     let deadline = Instant::now() + Duration::from_secs(1);
     while b.json(&path)["properties"]["event_type"] != "kidnapping" {
         assert!(
@@ -742,4 +744,34 @@ fn a_file_backed_server_answers_writes_with_405_saying_edits_need_a_database() {
         .unwrap()
         .iter()
         .any(|c| c.as_str().unwrap().contains("ogcapi-features-4")));
+}
+
+#[test]
+fn a_private_server_asks_a_token_for_reads_but_not_for_health_or_the_map_files() {
+    let Some(pg) = Cluster::start() else { return };
+    pg.load(&data_dir());
+    let reader = pg.token("editor", "Reader");
+    let s = Server::start_with(&data_dir(), &["--database", &pg.url, "--private"]);
+    let auth = bearer(&reader);
+    for path in [
+        "/collections",
+        "/collections/incidents/items?limit=1",
+        "/collections/communes/items/x",
+    ] {
+        let r = s.get(path);
+        assert_eq!(r.status, 401, "{path}");
+        assert!(r.header("www-authenticate").is_some());
+        let ok = s.request("GET", path, &[("Authorization", &auth)]).unwrap();
+        assert_ne!(ok.status, 401, "{path}");
+    }
+    assert_eq!(s.get("/health").status, 200);
+    assert_eq!(s.get("/static/app.js").status, 200);
+    // Without a database there are no accounts: --private refuses to start.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kat"))
+        .args(["serve", "--private", "--data"])
+        .arg(data_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--database"));
 }
