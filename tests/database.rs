@@ -711,6 +711,17 @@ fn options_and_cors_preflight_announce_the_writes() {
         .request("OPTIONS", "/collections/communes/items", &[])
         .unwrap();
     assert!(!read_only.header("allow").unwrap().contains("POST"));
+    // /api declares the writes of the editable collections only, with their security.
+    let api = a.json("/api");
+    assert!(api["paths"]["/collections/incidents/items"]["post"].is_object());
+    assert!(api["paths"]["/collections/incidents/items/{featureId}"]["patch"].is_object());
+    assert!(api["paths"]["/collections/communes/items"]
+        .get("post")
+        .is_none());
+    assert_eq!(
+        api["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
 }
 
 #[test]

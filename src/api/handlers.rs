@@ -84,14 +84,12 @@ async fn landing(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
 async fn api(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let p = params(&req, &["f"])?;
     negotiate(&req, &p, false)?;
-    Ok(json_response(
-        &req,
-        to_vec(&super::openapi::document(
-            &base_url(&req),
-            &state.snapshot().config.collections,
-        )),
-        OPENAPI,
-    ))
+    let collections = &state.snapshot().config.collections;
+    let mut doc = super::openapi::document(&base_url(&req), collections);
+    if state.database().is_some() {
+        super::openapi::add_edits(&mut doc, collections);
+    }
+    Ok(json_response(&req, to_vec(&doc), OPENAPI))
 }
 
 pub const CONFORMANCE: &[&str] = &[

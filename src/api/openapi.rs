@@ -322,3 +322,88 @@ fn tile_paths(paths: &mut Map<String, Value>, collections: &[Arc<CollectionSpec>
         }}));
     }
 }
+
+/// The write operations (OGC API - Features Part 4) of each editable collection, when a
+/// database takes them: added to the paths of [`document`].
+pub fn add_edits(doc: &mut Value, collections: &[Arc<CollectionSpec>]) {
+    let problem = |d: &str| json!({"description": d, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
+    let feature_body = |t: &str| json!({"required": true, "content": {t: {"schema": {"$ref": "#/components/schemas/Feature"}}}});
+    let fid =
+        json!({"name": "featureId", "in": "path", "required": true, "schema": {"type": "string"}});
+    let if_match = json!({"name": "If-Match", "in": "header", "required": false, "description": "The ETag of the revision the change is based on; a stale one gets 412", "schema": {"type": "string"}});
+    let written = |code: &str, d: &str| {
+        let mut r = json!({
+            "400": problem("The feature is not valid: `field` names what to change"),
+            "401": problem("No valid token (Authorization: Bearer TOKEN)"),
+            "403": problem("The token's role may not do this"),
+            "404": problem("No such collection or feature"),
+            "412": problem("If-Match names a revision that is no longer the feature's"),
+            "413": problem("The body is over 4 MiB"),
+            "415": problem("The body's Content-Type is not one this operation takes"),
+            "503": problem("The database is unavailable; retry shortly"),
+        });
+        r[code] = json!({"description": d, "headers": {"ETag": {"schema": {"type": "string"}}}});
+        r
+    };
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for spec in collections
+        .iter()
+        .filter(|s| s.editable && s.table.is_some())
+    {
+        let id = &spec.id;
+        let security = json!([{"bearer": []}]);
+        if let Some(items) = paths.get_mut(&format!("/collections/{id}/items")) {
+            items["post"] = json!({
+                "summary": format!("Add a feature to {}", spec.title),
+                "operationId": format!("createFeature_{id}"),
+                "tags": [id],
+                "security": security,
+                "requestBody": feature_body("application/geo+json"),
+                "responses": {
+                    "201": {"description": "Created: Location names it", "headers": {"Location": {"schema": {"type": "string"}}, "ETag": {"schema": {"type": "string"}}}},
+                    "400": problem("The feature is not valid: `field` names what to change"),
+                    "401": problem("No valid token"), "403": problem("The token's role may not do this"),
+                    "409": problem("A feature with this id exists"),
+                    "413": problem("The body is over 4 MiB"), "415": problem("Not GeoJSON"),
+                    "503": problem("The database is unavailable; retry shortly"),
+                },
+            });
+        }
+        if let Some(item) = paths.get_mut(&format!("/collections/{id}/items/{{featureId}}")) {
+            item["put"] = json!({
+                "summary": format!("Replace a feature of {}", spec.title),
+                "operationId": format!("replaceFeature_{id}"), "tags": [id], "security": security,
+                "parameters": [fid, if_match], "requestBody": feature_body("application/geo+json"),
+                "responses": written("200", "The feature as stored"),
+            });
+            item["patch"] = json!({
+                "summary": format!("Change some members of a feature of {} (JSON merge patch)", spec.title),
+                "operationId": format!("updateFeature_{id}"), "tags": [id], "security": security,
+                "parameters": [fid, if_match],
+                "requestBody": {"required": true, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}},
+                "responses": written("200", "The feature as stored"),
+            });
+            item["delete"] = json!({
+                "summary": format!("Delete a feature of {} (admins); its history stays", spec.title),
+                "operationId": format!("deleteFeature_{id}"), "tags": [id], "security": security,
+                "parameters": [fid, if_match],
+                "responses": written("204", "Deleted"),
+            });
+        }
+        paths.insert(format!("/collections/{id}/items/{{featureId}}/history"), json!({"get": {
+            "summary": format!("Every version of a feature of {}, newest first", spec.title),
+            "operationId": format!("getFeatureHistory_{id}"), "tags": [id],
+            "parameters": [fid, reference("f")],
+            "responses": responses(json_ok("The versions: revision, action, actor, at, before, after", json!({"type": "object"}))),
+        }}));
+        paths.insert(format!("/collections/{id}/items/{{featureId}}/history/{{revision}}/restore"), json!({"post": {
+            "summary": format!("Restore a version of a feature of {} (admins)", spec.title),
+            "operationId": format!("restoreFeature_{id}"), "tags": [id], "security": security,
+            "parameters": [fid, {"name": "revision", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}}],
+            "responses": written("200", "The feature as restored"),
+        }}));
+    }
+    doc["components"]["securitySchemes"] = json!({"bearer": {"type": "http", "scheme": "bearer", "description": "A token from `kat token create`"}});
+}

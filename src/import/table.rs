@@ -11,6 +11,8 @@ pub(crate) struct Table {
     columns: HashMap<String, usize>,
     header: Vec<String>,
     rows: Vec<(u64, csv::StringRecord)>,
+    /// Counts the rows as the importers go through them (drawn only at a terminal).
+    progress: indicatif::ProgressBar,
 }
 
 impl Table {
@@ -40,11 +42,21 @@ impl Table {
             let line = rec.position().map_or(0, |p| p.line());
             rows.push((line, rec));
         }
+        let progress = indicatif::ProgressBar::with_draw_target(
+            Some(rows.len() as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "placing [{bar:30}] {human_pos}/{human_len} rows ({per_sec}, {eta} left)",
+        ) {
+            progress.set_style(style.progress_chars("=> "));
+        }
         Ok(Table {
             path: path.to_path_buf(),
             columns,
             header,
             rows,
+            progress,
         })
     }
 
@@ -68,11 +80,20 @@ impl Table {
     }
 
     pub fn rows(&self) -> impl Iterator<Item = Row<'_>> {
-        self.rows.iter().map(move |(line, rec)| Row {
-            table: self,
-            line: *line,
-            rec,
+        self.rows.iter().map(move |(line, rec)| {
+            self.progress.inc(1);
+            Row {
+                table: self,
+                line: *line,
+                rec,
+            }
         })
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        self.progress.finish_and_clear();
     }
 }
 
