@@ -211,9 +211,10 @@ async fn tile_matrix_set(
     ))
 }
 
-/// The parameters a tile takes on this layer: the items filters and `f`.
+/// The parameters a tile takes on this layer: the items filters (but near/within, which
+/// sort rather than cut) and `f`.
 fn tile_params(layer: &Layer) -> Vec<&str> {
-    let mut allowed = vec!["bbox", "f"];
+    let mut allowed = vec!["bbox", "f", "filter", "filter-lang", "filter-crs"];
     if layer.has_time() {
         allowed.push("datetime");
     }
