@@ -630,6 +630,17 @@ fn int_of(p: &Value, key: &str) -> Option<i64> {
     p[key].as_i64()
 }
 
+/// A tile property as a number (MVT encodes integers three ways).
+fn number_of(props: &Tags, key: &str) -> Option<f64> {
+    match props.get(key)? {
+        TileValue::UInt(n) => Some(*n as f64),
+        TileValue::Int(n) | TileValue::SInt(n) => Some(*n as f64),
+        TileValue::Double(d) => Some(*d),
+        TileValue::Float(f) => Some(f64::from(*f)),
+        _ => None,
+    }
+}
+
 /// CQL2 filters a tile takes, each with the same question asked of the file's properties and
 /// place by hand.
 type Expectation = Box<dyn Fn(&Value, [f64; 2]) -> bool>;
@@ -720,6 +731,86 @@ fn a_tile_with_a_cql2_filter_counts_only_the_points_that_match_it() {
         }
     }
     assert_eq!(matched_somewhere, filter_cases().len() - 1);
+}
+
+/// The numeric queryables of incidents, which an aggregated cell sums.
+const SUMMED: [&str; 4] = ["fatalities", "injured", "kidnapped", "geo_precision"];
+
+/// Per cell of a tile's 64 × 64 grid (row, col): the count and the sums of [`SUMMED`].
+type Cells = BTreeMap<(u32, u32), (u64, [i64; 4])>;
+
+/// The cells of a tile by brute force: each point in the tile's bounds that `keep` holds is in
+/// the cell that is its tile six zooms deeper; a null adds 0.
+fn brute_cells(
+    file: &PointFile,
+    (z, row, col): (u32, u32, u32),
+    keep: &dyn Fn(&Value) -> bool,
+) -> Cells {
+    let mut cells = Cells::new();
+    for (_, p, props) in &file.points {
+        if !in_tile(bounds(z, row, col), *p) || !keep(props) {
+            continue;
+        }
+        let (r, c) = tile_of(z + 6, *p);
+        let cell = cells.entry((r - row * 64, c - col * 64)).or_default();
+        cell.0 += 1;
+        for (s, name) in cell.1.iter_mut().zip(SUMMED) {
+            *s += int_of(props, name).unwrap_or(0);
+        }
+    }
+    cells
+}
+
+#[test]
+fn aggregated_cells_carry_the_count_and_the_sum_of_each_numeric_queryable() {
+    let data = Synthetic::new(30_000);
+    let server = Server::start_with(&data.dir, &["--no-watch"]);
+    let file = PointFile::read(&data.dir.join("incidents.geojson"));
+    let all = |_: &Value| true;
+    let deadly = |p: &Value| int_of(p, "fatalities").is_some_and(|n| n >= 3);
+    type Keep<'k> = &'k dyn Fn(&Value) -> bool;
+    let cases: [(&str, Keep); 2] = [
+        ("", &all),
+        (&format!("?filter={}", enc("fatalities >= 3")), &deadly),
+    ];
+    let mut aggregated = 0;
+    for (query, keep) in cases {
+        for t in sample_tiles(&file, &[5, 6, 7, 8], 6) {
+            let (z, row, col) = t;
+            let tile = decode(&get_tile(&server, "incidents", z, row, col, query));
+            let cells_drawn = tile
+                .features
+                .iter()
+                .filter(|(_, p)| matches!(p.get("aggregated"), Some(TileValue::Bool(true))));
+            let mut drawn = Cells::new();
+            for (xy, props) in cells_drawn {
+                let [x, y] = xy.expect("a cell is a point");
+                let mut sums = [0i64; 4];
+                for (s, name) in sums.iter_mut().zip(SUMMED) {
+                    let v = number_of(props, &format!("sum_{name}")).unwrap_or_else(|| {
+                        panic!("z{z}/{row}/{col}{query}: a cell without sum_{name}")
+                    });
+                    assert_eq!(v.fract(), 0.0, "an integer queryable sums to an integer");
+                    *s = v as i64;
+                }
+                let key = ((y / 64.0) as u32, (x / 64.0) as u32);
+                assert!(
+                    drawn.insert(key, (count_of(props), sums)).is_none(),
+                    "one feature per cell"
+                );
+            }
+            if drawn.is_empty() {
+                continue;
+            }
+            aggregated += 1;
+            assert_eq!(
+                drawn,
+                brute_cells(&file, t, keep),
+                "z{z}/{row}/{col}{query}: cells"
+            );
+        }
+    }
+    assert!(aggregated >= 4, "{aggregated} aggregated tiles checked");
 }
 
 #[test]
