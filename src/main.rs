@@ -49,6 +49,70 @@ struct ServeArgs {
     /// Neither read nor write the cache of large layers (`<data>/.kat-cache`).
     #[arg(long, env = "KAT_NO_CACHE")]
     no_cache: bool,
+    /// Serve the collections that have a `table` from this PostgreSQL database, follow its
+    /// changes, and take edits (postgres://user:password@host:port/dbname).
+    #[arg(long, env = "KAT_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
+    /// Reads need a token too (any role), as writes do.
+    #[arg(long, env = "KAT_PRIVATE")]
+    private: bool,
+}
+
+#[derive(clap::Args, Clone)]
+struct DatabaseArg {
+    /// The PostgreSQL database (postgres://user:password@host:port/dbname).
+    #[arg(long, env = "KAT_DATABASE_URL", hide_env_values = true)]
+    database: String,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Create the schema, or bring it up to this version of Kat.
+    Init {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Load the layers that kat.toml gives a table into the database.
+    Import {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// The data directory.
+        #[arg(long, env = "KAT_DATA", default_value = "data")]
+        data: PathBuf,
+        /// The config (default: kat.toml in the data directory).
+        #[arg(long, env = "KAT_CONFIG")]
+        config: Option<PathBuf>,
+        /// The name recorded in each imported version's history.
+        #[arg(long, default_value = "kat db import")]
+        actor: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once, as the last line.
+    Create {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// editor (creates and corrects) or admin (also deletes and restores).
+        #[arg(long, value_parser = ["editor", "admin"])]
+        role: String,
+        /// Who holds it: recorded with each of their edits.
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tokens (never the tokens themselves).
+    List {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Revoke the tokens of a name (or one token, by its id).
+    Revoke {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// A name, or a token id from `kat token list`.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -69,6 +133,12 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// The PostgreSQL store: its schema and its data.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Accounts that may edit.
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 fn main() -> ExitCode {
@@ -97,7 +167,111 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Db(c)) => run_async(db_command(c)),
+        Some(Command::Token(c)) => run_async(token_command(c)),
         None => serve(cli.serve),
+    }
+}
+
+fn run_async<F: std::future::Future<Output = Result<(), CliError>>>(f: F) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kat: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(f) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kat: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn db_command(c: DbCommand) -> Result<(), CliError> {
+    use kat::database::{import, schema, Database};
+    match c {
+        DbCommand::Init { db } => {
+            let db = Database::connect(&db.database)?;
+            let applied = schema::init(&db).await?;
+            match applied.as_slice() {
+                [] => println!("the schema is up to date (version {})", schema::latest()),
+                v => println!(
+                    "applied migrations {v:?}; the schema is at version {}",
+                    schema::latest()
+                ),
+            }
+            Ok(())
+        }
+        DbCommand::Import {
+            db,
+            data,
+            config,
+            actor,
+        } => {
+            let db = Database::connect(&db.database)?;
+            schema::check(&db).await?;
+            let config_path = Config::locate(&data, config.as_deref());
+            let progress = kat::progress::Bar::new("rows");
+            let done = import::import_dir(&db, &data, &config_path, &actor, &progress).await?;
+            if done.is_empty() {
+                println!(
+                    "no collection of {} has a table: nothing to import",
+                    config_path.display()
+                );
+            }
+            for d in done {
+                println!("{d}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn token_command(c: TokenCommand) -> Result<(), CliError> {
+    use kat::database::{tokens, Database};
+    match c {
+        TokenCommand::Create { db, role, name } => {
+            let db = Database::connect(&db.database)?;
+            let role = tokens::Role::parse(&role).ok_or(CliError::Role(role))?;
+            let token = tokens::create(&db, &name, role).await?;
+            eprintln!(
+                "token for {name} (role {}); it is shown only now:",
+                role.as_str()
+            );
+            println!("{token}");
+            Ok(())
+        }
+        TokenCommand::List { db } => {
+            let db = Database::connect(&db.database)?;
+            let all = tokens::list(&db).await?;
+            println!("id\tname\trole\tcreated\trevoked");
+            for t in all {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.name,
+                    t.role.as_str(),
+                    t.created_at,
+                    t.revoked_at.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { db, name } => {
+            let db = Database::connect(&db.database)?;
+            let n = tokens::revoke(&db, &name).await?;
+            if n == 0 {
+                return Err(CliError::NoSuchToken(name));
+            }
+            println!("revoked {n} token(s) of {name}");
+            Ok(())
+        }
     }
 }
 
@@ -107,8 +281,31 @@ fn serve(args: ServeArgs) -> ExitCode {
     if args.no_cache {
         kat::layer::cache::disable();
     }
+    if args.private && args.database.is_none() {
+        eprintln!("kat: --private needs --database: the accounts are kept there");
+        return ExitCode::FAILURE;
+    }
     let config_path = Config::locate(&args.data, args.config.as_deref());
-    let catalog = match Catalog::open(args.data.clone(), config_path) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kat: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opened = match &args.database {
+        None => Catalog::open(args.data.clone(), config_path).map_err(CliError::from),
+        Some(url) => runtime
+            .block_on(open_tables(url, &config_path))
+            .and_then(|tables| {
+                Catalog::open_with_tables(args.data.clone(), config_path, Arc::new(tables))
+                    .map_err(CliError::from)
+            }),
+    };
+    let catalog = match opened {
         Ok(c) => c,
         Err(e) => {
             eprintln!("kat: cannot serve {}: {e}", args.data.display());
@@ -126,17 +323,9 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
     tracing::info!(ms = started.elapsed().as_millis() as u64, version = %snapshot.version, "data loaded");
     drop(snapshot);
-    let state = web::Data::new(State::new(catalog, args.static_dir.clone()));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("kat: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let mut state = State::new(catalog, args.static_dir.clone());
+    state.private = args.private;
+    let state = web::Data::new(state);
     let result = runtime.block_on(run_server(args, state));
     kat::layer::cache::abandon_unfinished();
     match result {
@@ -148,9 +337,42 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
+/// Opens the database's tables for the collections the config gives one.
+async fn open_tables(
+    url: &str,
+    config_path: &std::path::Path,
+) -> Result<kat::catalog::tables::Tables, CliError> {
+    let config = Config::load(config_path)?;
+    let db = kat::database::Database::connect(url)?;
+    Ok(kat::catalog::tables::Tables::open(db, &config.collections).await?)
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Db(#[from] kat::database::DbError),
+    #[error(transparent)]
+    Token(#[from] kat::database::tokens::TokenError),
+    #[error(transparent)]
+    Config(#[from] kat::catalog::config::ConfigError),
+    #[error(transparent)]
+    Snapshot(#[from] kat::catalog::SnapshotError),
+    #[error("--role is editor or admin, not {0:?}")]
+    Role(String),
+    #[error("no live token of {0:?}")]
+    NoSuchToken(String),
+}
+
 async fn run_server(args: ServeArgs, state: web::Data<State>) -> std::io::Result<()> {
     let shared: Arc<State> = state.clone().into_inner();
     spawn_reload_on_sighup(Arc::clone(&shared));
+    if let Some(tables) = shared.catalog.tables.clone() {
+        let on_change = Arc::clone(&shared);
+        tokio::spawn(tables.follow(move || {
+            let _ = on_change.refresh_tables();
+        }));
+    }
     let _watcher = if args.no_watch {
         None
     } else {

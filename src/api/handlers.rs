@@ -114,12 +114,26 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/cql2/1.0/conf/array-functions",
 ];
 
-async fn conformance(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+/// OGC API - Features Part 4, declared when a database takes writes.
+const EDIT_CONFORMANCE: &[&str] = &[
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/optimistic-locking-etags",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
+];
+
+async fn conformance(req: HttpRequest, state: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let p = params(&req, &["f"])?;
     negotiate(&req, &p, false)?;
+    let edits: &[&str] = if state.database().is_some() {
+        EDIT_CONFORMANCE
+    } else {
+        &[]
+    };
     let classes: Vec<&str> = CONFORMANCE
         .iter()
         .chain(crate::tiles::CONFORMANCE)
+        .chain(edits)
         .copied()
         .collect();
     Ok(json_response(
@@ -212,7 +226,13 @@ async fn health(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespons
         .layers
         .iter()
         .map(|l| {
-            let from = if l.from_cache { "cache" } else { "file" };
+            let from = if state.database().is_some() && l.spec.table.is_some() {
+                "database"
+            } else if l.from_cache {
+                "cache"
+            } else {
+                "file"
+            };
             (
                 l.id().to_string(),
                 json!({"ms": l.load_ms as u64, "from": from}),
@@ -229,6 +249,7 @@ async fn health(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespons
         "last_reload_error": status.last_error,
         "reloads": status.reloads,
         "reload_failures": status.failures,
+        "database": state.catalog.tables.as_ref().map(|t| t.status()),
     });
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, JSON))

@@ -39,16 +39,38 @@ where
         .default_service(web::to(method_not_allowed))
 }
 
-pub(crate) async fn preflight() -> HttpResponse {
+/// `OPTIONS`: what the resource permits, and the CORS preflight of a browser's request. On an
+/// editable collection with a database, that includes the writes and their headers.
+pub(crate) async fn preflight(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    let allow = allowed_methods(&req, &state);
     HttpResponse::NoContent()
-        .insert_header((header::ALLOW, ALLOW))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW))
+        .insert_header((header::ALLOW, allow))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, allow))
         .insert_header((
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            "Accept, If-None-Match, Content-Type",
+            "Accept, If-None-Match, If-Match, Content-Type, Authorization",
         ))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
         .finish()
+}
+
+/// The methods a path answers: reads everywhere, writes on an editable collection's items
+/// when a database is attached.
+fn allowed_methods(req: &HttpRequest, state: &State) -> &'static str {
+    let segments: Vec<&str> = req.path().trim_matches('/').split('/').collect();
+    let editable = |id: &str| {
+        state.database().is_some()
+            && state
+                .snapshot()
+                .layer(id)
+                .is_some_and(|l| l.spec.editable && l.spec.table.is_some())
+    };
+    match segments.as_slice() {
+        ["collections", id, "items"] if editable(id) => "GET, HEAD, POST, OPTIONS",
+        ["collections", id, "items", _] if editable(id) => "GET, HEAD, PUT, PATCH, DELETE, OPTIONS",
+        ["collections", id, "items", _, "history", _, "restore"] if editable(id) => "POST, OPTIONS",
+        _ => ALLOW,
+    }
 }
 
 pub(crate) async fn method_not_allowed() -> Result<HttpResponse, ApiError> {

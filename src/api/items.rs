@@ -1,5 +1,6 @@
 //! `/collections/{id}/items`, `/items/{featureId}` and `/download`: parse → query → encode.
 
+use super::edit;
 use super::encode::{self, Link, GEOJSON};
 use super::http::layer;
 use super::http::{base_url, etag_matches, resource};
@@ -27,16 +28,35 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig, collections: &[Arc<str>]) {
     for id in collections {
         let path = format!("/collections/{id}/items");
         let id = Arc::clone(id);
-        cfg.service(resource(
-            &path,
-            move |req: HttpRequest, state: web::Data<State>| {
+        cfg.service(
+            resource(&path, move |req: HttpRequest, state: web::Data<State>| {
                 let id = Arc::clone(&id);
                 async move { items_in(req, &id, state).await }
-            },
-        ));
+            })
+            .route(web::post().to(edit::create)),
+        );
     }
-    cfg.service(resource("/collections/{id}/items", items))
-        .service(resource("/collections/{id}/items/{fid}", item))
+    cfg.service(resource("/collections/{id}/items", items).route(web::post().to(edit::create)))
+        .service(
+            resource("/collections/{id}/items/{fid}", item)
+                .route(web::put().to(edit::replace))
+                .route(web::patch().to(edit::update))
+                .route(web::delete().to(edit::delete)),
+        )
+        .service(resource(
+            "/collections/{id}/items/{fid}/history",
+            edit::history,
+        ))
+        .service(
+            web::resource("/collections/{id}/items/{fid}/history/{revision}/restore")
+                .route(web::post().to(edit::restore))
+                .route(
+                    web::route()
+                        .guard(actix_web::guard::Options())
+                        .to(super::http::preflight),
+                )
+                .default_service(web::to(super::http::method_not_allowed)),
+        )
         .service(resource("/collections/{id}/download", download));
 }
 
@@ -414,6 +434,21 @@ async fn item(
     let links = serde_json::to_string(&links).unwrap_or_else(|_| "[]".into());
     let mut body = Vec::with_capacity(layer.feature_len(idx) + links.len() + 16);
     layer.write_feature_with_links(idx, &mut body, &links);
+    // A feature held in the database is tagged by its revision, the same on every server, so
+    // that `If-Match` on a write can name it.
+    if let Some(revision) = snap.revision(&id, idx) {
+        let etag = edit::etag(revision);
+        if etag_matches(&req, &etag) {
+            return Ok(HttpResponse::NotModified()
+                .insert_header((header::ETAG, etag))
+                .finish());
+        }
+        return Ok(HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, GEOJSON))
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .body(body));
+    }
     Ok(super::http::json_response(&req, body, GEOJSON))
 }
 

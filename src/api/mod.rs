@@ -4,7 +4,9 @@
 //! the whole request, so a reload in the middle of a request never mixes two versions.
 
 mod aggregate;
+mod auth;
 mod cql;
+mod edit;
 pub mod encode;
 mod handlers;
 mod http;
@@ -62,6 +64,7 @@ pub fn app(
                 ApiError::NotFound(format!("no such resource: {err}")).into()
             }),
         )
+        .wrap(actix_web::middleware::from_fn(auth::private_reads))
         .wrap(actix_web::middleware::from_fn(http::guard))
         .wrap(actix_web::middleware::Compress::default())
         .wrap(actix_web::middleware::from_fn(http::common_headers))

@@ -25,6 +25,30 @@ pub enum ApiError {
     FormatNotOffered(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A write to a server without a database, or to a collection not marked editable.
+    #[error("{0}")]
+    NotEditable(String),
+    /// No token, or one that is not valid (revoked, unknown); `invalid` when one was sent.
+    #[error("{detail}")]
+    Unauthorized { detail: String, invalid: bool },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the body is {found}; this resource takes {expected}")]
+    UnsupportedMediaType {
+        found: String,
+        expected: &'static str,
+    },
+    #[error("the body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// A feature that cannot be stored: `field` names what to change.
+    #[error("{detail}")]
+    InvalidFeature { field: String, detail: String },
+    /// A create whose id exists already.
+    #[error("{0}")]
+    Conflict(String),
+    /// `If-Match` names a revision that is no longer the feature's.
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -57,6 +81,16 @@ impl ApiError {
                 ("not-acceptable", "Not acceptable")
             }
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::NotEditable(_) => ("not-editable", "Method not allowed"),
+            ApiError::Unauthorized { .. } => ("unauthorized", "Unauthorized"),
+            ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
+            ApiError::UnsupportedMediaType { .. } => {
+                ("unsupported-media-type", "Unsupported media type")
+            }
+            ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
+            ApiError::InvalidFeature { .. } => ("invalid-feature", "Invalid feature"),
+            ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::PreconditionFailed(_) => ("precondition-failed", "Precondition failed"),
             ApiError::Internal(_) => ("internal", "Internal error"),
         }
     }
@@ -72,6 +106,13 @@ impl ApiError {
         });
         if let ApiError::FormatNotOffered(_) = self {
             body["parameter"] = json!("f");
+        }
+        if let ApiError::InvalidFeature { field, .. } = self {
+            body["field"] = json!(field);
+        }
+        if let ApiError::UnsupportedMediaType { expected, .. } = self {
+            body["field"] = json!("Content-Type");
+            body["expected"] = json!(expected);
         }
         if let ApiError::NotFoundParam { param, .. } = self {
             body["parameter"] = json!(param);
@@ -100,6 +141,14 @@ impl ResponseError for ApiError {
                 StatusCode::NOT_ACCEPTABLE
             }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotEditable(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidFeature { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -110,6 +159,19 @@ impl ResponseError for ApiError {
         res.insert_header((header::CACHE_CONTROL, "no-store"));
         if let ApiError::MethodNotAllowed { allow } = self {
             res.insert_header((header::ALLOW, *allow));
+        }
+        if let ApiError::NotEditable(_) = self {
+            res.insert_header((header::ALLOW, "GET, HEAD, OPTIONS"));
+        }
+        if let ApiError::Unauthorized { invalid, .. } = self {
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                if *invalid {
+                    "Bearer realm=\"kat\", error=\"invalid_token\""
+                } else {
+                    "Bearer realm=\"kat\""
+                },
+            ));
         }
         res.body(self.body().to_string())
     }

@@ -1,6 +1,7 @@
 //! What every worker shares: the catalogue, the web map's files and the metrics.
 
 use crate::catalog::{Catalog, ReloadError, Reloaded, Snapshot};
+use crate::database::Database;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,6 +10,10 @@ pub struct State {
     pub catalog: Catalog,
     pub static_dir: PathBuf,
     pub metrics: crate::metrics::Metrics,
+    /// Whether reads need a token too (`--private`).
+    pub private: bool,
+    /// Accounts of recent readers, with `--private`.
+    pub readers: crate::database::tokens::TokenCache,
 }
 
 impl State {
@@ -19,6 +24,8 @@ impl State {
             catalog,
             static_dir,
             metrics,
+            private: false,
+            readers: Default::default(),
         }
     }
 
@@ -27,9 +34,22 @@ impl State {
         self.catalog.snapshot()
     }
 
+    /// The database, when Kat serves with one.
+    pub fn database(&self) -> Option<&Database> {
+        self.catalog.tables.as_ref().map(|t| &t.db)
+    }
+
     /// Reloads the catalogue and counts the outcome in the metrics.
     pub fn reload(&self) -> Result<Reloaded, ReloadError> {
-        let result = self.catalog.reload();
+        self.counted(self.catalog.reload())
+    }
+
+    /// Swaps in the tables' changes and counts the outcome in the metrics.
+    pub fn refresh_tables(&self) -> Result<Reloaded, ReloadError> {
+        self.counted(self.catalog.refresh_tables())
+    }
+
+    fn counted(&self, result: Result<Reloaded, ReloadError>) -> Result<Reloaded, ReloadError> {
         match &result {
             Ok(_) => {
                 self.metrics

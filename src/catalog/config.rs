@@ -107,6 +107,9 @@ pub struct CollectionSpec {
     pub simplified: Option<String>,
     /// Whether the collection takes writes (with a database behind it).
     pub editable: bool,
+    /// The PostgreSQL table (in schema `kat`) that holds the collection when Kat serves with
+    /// `--database`; `kat db import` fills it from `file`. Without a database, `file` serves.
+    pub table: Option<String>,
     /// Where the collection's block starts in the config, for messages.
     pub line: usize,
 }
@@ -180,6 +183,7 @@ struct CollectionShape {
     simplified: Option<Spanned<String>>,
     #[serde(default)]
     editable: bool,
+    table: Option<Spanned<String>>,
     #[serde(default)]
     queryables: IndexMap<String, Spanned<QueryableShape>>,
 }
@@ -258,6 +262,41 @@ impl Config {
                 check_relative(s.get_ref())
                     .map_err(|p| invalid(s.span().start, &key("simplified"), p.to_string()))?;
             }
+            if let Some(t) = &c.table {
+                if !valid_table(t.get_ref()) {
+                    return Err(invalid(
+                        t.span().start,
+                        &key("table"),
+                        format!(
+                            "\"{}\" must be 1 to 63 lower-case letters, digits or '_', \
+                             starting with a letter",
+                            t.get_ref()
+                        ),
+                    ));
+                }
+                if let Some(other) = collections
+                    .iter()
+                    .find(|o| o.table.as_deref() == Some(t.get_ref().as_str()))
+                {
+                    return Err(invalid(
+                        t.span().start,
+                        &key("table"),
+                        format!(
+                            "\"{}\" already holds collection \"{}\"; each collection needs \
+                             its own table",
+                            t.get_ref(),
+                            other.id
+                        ),
+                    ));
+                }
+            }
+            if c.editable && c.table.is_none() {
+                return Err(invalid(
+                    block_start(&c),
+                    &key("editable"),
+                    "an editable collection needs a \"table\" to write to".into(),
+                ));
+            }
             if c.queryables.len() > MAX_QUERYABLES {
                 return Err(invalid(
                     block_start(&c),
@@ -329,6 +368,7 @@ impl Config {
                 allow_null_geometry: c.allow_null_geometry,
                 simplified: c.simplified.map(Spanned::into_inner),
                 editable: c.editable,
+                table: c.table.map(Spanned::into_inner),
                 line,
             }));
         }
@@ -350,10 +390,14 @@ impl Config {
         explicit.map_or_else(|| data_dir.join(FILE_NAME), Path::to_path_buf)
     }
 
-    /// Checks that every file the config names exists below `data_dir`.
-    pub fn check_files(&self, data_dir: &Path) -> Result<(), ConfigError> {
+    /// Checks that every file the config names exists below `data_dir` (but the files of
+    /// collections served from their table, when `tables` is set).
+    pub fn check_files(&self, data_dir: &Path, tables: bool) -> Result<(), ConfigError> {
         for c in &self.collections {
-            for (key, f) in std::iter::once(("file", &c.file))
+            let served_from_file = !(tables && c.table.is_some());
+            for (key, f) in served_from_file
+                .then_some(("file", &c.file))
+                .into_iter()
                 .chain(c.simplified.as_ref().map(|s| ("simplified", s)))
             {
                 if !data_dir.join(f).is_file() {
@@ -372,6 +416,15 @@ impl Config {
     pub fn collection(&self, id: &str) -> Option<&Arc<CollectionSpec>> {
         self.collections.iter().find(|c| c.id == id)
     }
+}
+
+/// A name PostgreSQL takes unquoted: Kat's SQL quotes it anyway, but a plain name is what
+/// other clients (psql, QGIS, tipg) can type.
+fn valid_table(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 63
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Names that `/items` already gives a meaning to.
@@ -519,6 +572,6 @@ mod tests {
                 "sections"
             ]
         );
-        c.check_files(path.parent().unwrap()).unwrap();
+        c.check_files(path.parent().unwrap(), false).unwrap();
     }
 }

@@ -8,6 +8,7 @@
 //! leaves the old data serving.
 
 pub mod config;
+pub mod tables;
 pub mod watch;
 
 use crate::geocode::Gazetteer;
@@ -32,6 +33,9 @@ pub struct Snapshot {
     pub gazetteer: Arc<Gazetteer>,
     /// The simplified copies of layers for the map, by collection id.
     pub simplified: HashMap<String, Bytes>,
+    /// For a collection held in the database, each feature's revision by its position in the
+    /// layer: what its ETag says, and what `If-Match` compares with.
+    pub revisions: HashMap<String, Arc<[i64]>>,
     /// A digest of the files each part was built from, so that a reload rebuilds only what
     /// changed.
     sources: Sources,
@@ -52,6 +56,11 @@ pub enum SnapshotError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "collection \"{collection}\" names table \"{table}\", which this server did not open \
+         at start: restart it to serve a table added to the config"
+    )]
+    TableNotOpen { collection: String, table: String },
     #[error(
         "{config}: collection \"{collection}\": queryables.{queryable}: no feature of {file} has \
          a value for the property \"{property}\""
@@ -170,7 +179,36 @@ impl Snapshot {
     /// Loads and validates the config and every file it names; nothing is served unless all
     /// of it loads.
     pub fn load(dir: &Path, config_path: &Path) -> Result<Snapshot, SnapshotError> {
-        Snapshot::load_reusing(dir, config_path, None)
+        Snapshot::load_reusing(dir, config_path, None, None)
+    }
+
+    /// The revision of feature `idx` of collection `id`, when the database holds it.
+    pub fn revision(&self, id: &str, idx: u32) -> Option<i64> {
+        self.revisions.get(id)?.get(idx as usize).copied()
+    }
+
+    /// This snapshot with some layers replaced (those whose collection id matches).
+    fn with_layers(&self, fresh: Vec<(Arc<Layer>, Arc<[i64]>)>) -> Snapshot {
+        let mut layers = self.layers.clone();
+        let mut revisions = self.revisions.clone();
+        let mut sources = self.sources.clone();
+        for (layer, revs) in fresh {
+            if let Some(slot) = layers.iter_mut().find(|l| l.id() == layer.id()) {
+                sources.layers.insert(layer.spec.file.clone(), layer.digest);
+                revisions.insert(layer.id().to_string(), revs);
+                *slot = layer;
+            }
+        }
+        Snapshot {
+            config: Arc::clone(&self.config),
+            layers,
+            version: sources.version(&self.config),
+            loaded_at: crate::temporal::now_rfc3339(),
+            gazetteer: Arc::clone(&self.gazetteer),
+            simplified: self.simplified.clone(),
+            revisions,
+            sources,
+        }
     }
 
     /// The layer of the collection `id`.
@@ -184,10 +222,12 @@ impl Snapshot {
         dir: &Path,
         config_path: &Path,
         previous: Option<&Snapshot>,
+        tables: Option<&tables::Tables>,
     ) -> Result<Snapshot, SnapshotError> {
         use rayon::prelude::*;
         let config = Config::load(config_path)?;
-        config.check_files(dir)?;
+        config.check_files(dir, tables.is_some())?;
+        let from_table = |spec: &CollectionSpec| tables.is_some() && spec.table.is_some();
         let before = Sources::read(dir, &config, previous.is_some());
         let reuse_layer = |spec: &Arc<CollectionSpec>| -> Option<Arc<Layer>> {
             let prev = previous?;
@@ -201,13 +241,14 @@ impl Snapshot {
             .filter(|p| before.gazetteer.is_some() && p.sources.gazetteer == before.gazetteer)
             .map(|p| Arc::clone(&p.gazetteer));
         let (layers, gazetteer) = rayon::join(
-            || -> Result<Vec<Arc<Layer>>, LoadError> {
+            || -> Result<Vec<Arc<Layer>>, SnapshotError> {
                 config
                     .collections
                     .par_iter()
-                    .map(|spec| match reuse_layer(spec) {
-                        Some(layer) => Ok(layer),
-                        None => open_layer(dir, spec),
+                    .map(|spec| match (tables, reuse_layer(spec)) {
+                        (Some(t), _) if from_table(spec) => t.layer(spec).map(|(l, _)| l),
+                        (_, Some(layer)) => Ok(layer),
+                        _ => open_layer(dir, spec).map_err(SnapshotError::from),
                     })
                     .collect()
             },
@@ -232,6 +273,13 @@ impl Snapshot {
                 simplified.insert(spec.id.clone(), Bytes::from(bytes));
             }
         }
+        let mut revisions = HashMap::new();
+        if let Some(t) = tables {
+            for spec in config.collections.iter().filter(|s| from_table(s)) {
+                // Built just above: this hands back the same layer's revisions.
+                revisions.insert(spec.id.clone(), t.layer(spec)?.1);
+            }
+        }
         let sources = before.stable(&layers, &Sources::read(dir, &config, false));
         let version = sources.version(&config);
         Ok(Snapshot {
@@ -241,6 +289,7 @@ impl Snapshot {
             loaded_at: crate::temporal::now_rfc3339(),
             gazetteer,
             simplified,
+            revisions,
             sources,
         })
     }
@@ -300,6 +349,8 @@ pub struct Catalog {
     /// Held for a whole reload, so that two reloads (a file change and a SIGHUP) never
     /// overlap and an older load can never be swapped in after a newer one.
     reloading: Mutex<()>,
+    /// The collections held in PostgreSQL, when Kat serves with a database.
+    pub tables: Option<Arc<tables::Tables>>,
 }
 
 impl Catalog {
@@ -307,6 +358,54 @@ impl Catalog {
     pub fn open(data_dir: PathBuf, config_path: PathBuf) -> Result<Catalog, SnapshotError> {
         let snapshot = Snapshot::load(&data_dir, &config_path)?;
         Ok(Catalog::with_snapshot(snapshot, data_dir, config_path))
+    }
+
+    /// Loads the data directory, taking the collections that have a table from `tables`.
+    pub fn open_with_tables(
+        data_dir: PathBuf,
+        config_path: PathBuf,
+        tables: Arc<tables::Tables>,
+    ) -> Result<Catalog, SnapshotError> {
+        let snapshot = Snapshot::load_reusing(&data_dir, &config_path, None, Some(&tables))?;
+        let mut catalog = Catalog::with_snapshot(snapshot, data_dir, config_path);
+        catalog.tables = Some(tables);
+        Ok(catalog)
+    }
+
+    /// Swaps in the layers of the tables that changed since they were last built. A table
+    /// whose features no longer load keeps its previous layer, and the error is reported as a
+    /// reload's would be.
+    pub fn refresh_tables(&self) -> Result<Reloaded, ReloadError> {
+        let Some(tables) = &self.tables else {
+            return Ok(Reloaded { changed: false });
+        };
+        if !tables.dirty() {
+            return Ok(Reloaded { changed: false });
+        }
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.snapshot();
+        let mut fresh = Vec::new();
+        let mut failure = None;
+        for layer in old.layers.iter().filter(|l| l.spec.table.is_some()) {
+            match tables.layer(&layer.spec) {
+                Ok(built) => fresh.push(built),
+                Err(e) => failure = Some(e.to_string()),
+            }
+        }
+        let snapshot = old.with_layers(fresh);
+        let changed = snapshot.version != old.version;
+        self.current.store(Arc::new(snapshot));
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status.last_reload = Some(crate::temporal::now_rfc3339());
+        match failure {
+            None => Ok(Reloaded { changed }),
+            Some(message) => {
+                status.failures += 1;
+                status.last_error = Some(message.clone());
+                tracing::error!(error = %message, "a table no longer loads; its previous layer keeps serving");
+                Err(ReloadError { message })
+            }
+        }
     }
 
     /// A catalogue serving `snapshot`, reloading from `data_dir` and `config_path`.
@@ -317,6 +416,7 @@ impl Catalog {
             config_path,
             status: Mutex::new(ReloadStatus::default()),
             reloading: Mutex::new(()),
+            tables: None,
         }
     }
 
@@ -338,7 +438,12 @@ impl Catalog {
     pub fn reload(&self) -> Result<Reloaded, ReloadError> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.snapshot();
-        let result = Snapshot::load_reusing(&self.data_dir, &self.config_path, Some(&old));
+        let result = Snapshot::load_reusing(
+            &self.data_dir,
+            &self.config_path,
+            Some(&old),
+            self.tables.as_deref(),
+        );
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         status.last_reload = Some(crate::temporal::now_rfc3339());
         match result {

@@ -1415,6 +1415,16 @@ fn read_whole(
         file: file.to_string(),
         problem: e.kind().to_string(),
     })?;
+    parse_whole(&text, file, spec, wanted)
+}
+
+/// Parses the whole text of a FeatureCollection; `file` names it in messages.
+fn parse_whole(
+    text: &str,
+    file: &str,
+    spec: &CollectionSpec,
+    wanted: &[&str],
+) -> Result<Features, LoadError> {
     let digest = digest_bytes(text.as_bytes());
     let threads = rayon::current_num_threads().max(1);
     let dict = SharedDict::default();
@@ -1423,15 +1433,15 @@ fn read_whole(
         spans
             .par_chunks(per_part)
             .enumerate()
-            .map(|(k, s)| parse_part(spec, wanted, &text, k * per_part, s, &dict))
+            .map(|(k, s)| parse_part(spec, wanted, text, k * per_part, s, &dict))
             .collect()
     };
-    let spans: Vec<(usize, usize)> = match split_collection(&text) {
+    let spans: Vec<(usize, usize)> = match split_collection(text) {
         Some(spans) => spans,
         None => {
             let base = text.as_ptr() as usize;
             let collection: Collection =
-                serde_json::from_str(&text).map_err(|e| LoadError::NotCollection {
+                serde_json::from_str(text).map_err(|e| LoadError::NotCollection {
                     file: file.to_string(),
                     problem: e.to_string(),
                 })?;
@@ -1481,18 +1491,50 @@ pub fn load_layer(dir: &Path, spec: &Arc<CollectionSpec>) -> Result<Layer, LoadE
     if streamed.is_none() {
         phase("not plain enough to stream: reading whole");
     }
+    let features = match streamed {
+        Some(f) => f,
+        None => read_whole(&path, &file, spec, &wanted)?,
+    };
+    build_layer(spec, &file, features, started)
+}
+
+/// Loads a layer from the text of a GeoJSON FeatureCollection held in memory (the rows of a
+/// database table, or a feature about to be written), checked exactly as a file is; `source`
+/// names it in messages.
+pub fn load_layer_from_text(
+    text: &str,
+    spec: &Arc<CollectionSpec>,
+    source: &str,
+) -> Result<Layer, LoadError> {
+    let started = Instant::now();
+    let wanted = wanted_properties(spec);
+    let features = parse_whole(text, source, spec, &wanted)?;
+    build_layer(spec, source, features, started)
+}
+
+/// Checks, stores and indexes parsed features.
+fn build_layer(
+    spec: &Arc<CollectionSpec>,
+    file: &str,
+    features: Features,
+    started: Instant,
+) -> Result<Layer, LoadError> {
+    let phase = |name: &str| {
+        tracing::debug!(
+            layer = spec.id,
+            ms = started.elapsed().as_millis() as u64,
+            "{name}"
+        )
+    };
     let Features {
         n,
         mut parts,
         dict,
         digest,
-    } = match streamed {
-        Some(f) => f,
-        None => read_whole(&path, &file, spec, &wanted)?,
-    };
+    } = features;
     phase("parsed");
     let feature_error = |i: usize, id: Option<&str>, problem: String| LoadError::Feature {
-        file: file.clone(),
+        file: file.to_string(),
         feature: feature_label(i, id),
         problem,
     };

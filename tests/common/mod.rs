@@ -3,6 +3,7 @@
 
 pub mod brute;
 pub mod in_process;
+pub mod pg;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -111,6 +112,33 @@ impl Server {
         }
         req.push_str("\r\n");
         s.write_all(req.as_bytes())?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        Response::parse(&raw, method == "HEAD")
+    }
+
+    /// A request with a body (`Content-Length` is added).
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Response> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.port,
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        s.write_all(&bytes)?;
         let mut raw = Vec::new();
         s.read_to_end(&mut raw)?;
         Response::parse(&raw, method == "HEAD")
