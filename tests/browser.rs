@@ -1,8 +1,13 @@
 //! Runs the web map's browser tests (tests/browser/*.test.mjs, node's test runner with
 //! playwright-core driving the system Chromium) against a real `kat serve`.
 //!
+//! A second server serves 100,000 synthetic incidents (KAT_LARGE_URL), where tiles aggregate
+//! their points into cells, as they do for a large real layer.
+//!
 //! Without node, /usr/bin/chromium or node_modules/playwright-core (run `npm ci`), the
 //! test says why and passes, except under CI=true, where it fails.
+
+mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -142,6 +147,9 @@ fn browser_tests() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
+    let large = LargeData::new(100_000);
+    let large_server = common::Server::start_with(&large.dir, &["--no-watch"]);
+
     let base = format!("http://127.0.0.1:{port}");
     let out_path =
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kat-browser-{port}.out"));
@@ -150,6 +158,7 @@ fn browser_tests() {
     let node = Command::new("node")
         .args(["--test", "tests/browser/"])
         .env("KAT_URL", &base)
+        .env("KAT_LARGE_URL", &large_server.base)
         .current_dir(&root)
         .stdin(Stdio::null())
         .stdout(out)
@@ -177,4 +186,31 @@ fn browser_tests() {
     }
     drop(node);
     drop(server);
+    drop(large_server);
+}
+
+/// The bundled data with its incidents replaced by synthetic ones, removed when dropped.
+struct LargeData {
+    dir: PathBuf,
+}
+
+impl LargeData {
+    fn new(n: usize) -> LargeData {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("kat-browser-large-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        common::copy_dir(&common::data_dir(), &dir);
+        let gaz = kat::geocode::Gazetteer::load(&common::data_dir()).expect("gazetteer");
+        let file = std::fs::File::create(dir.join("incidents.geojson")).expect("incidents file");
+        let mut out = std::io::BufWriter::new(file);
+        kat::synth::write_incidents(&gaz, n, 5, &mut out).expect("synthetic incidents");
+        out.flush().expect("synthetic incidents written");
+        LargeData { dir }
+    }
+}
+
+impl Drop for LargeData {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

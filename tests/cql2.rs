@@ -792,3 +792,65 @@ fn gdal_pushes_a_where_down_as_a_cql_filter() {
         "{sent}"
     );
 }
+
+#[test]
+fn conditions_between_two_properties_are_refused_saying_what_is_supported() {
+    let s = Server::start();
+    // (lang, filter, a word the detail must hold besides "not supported")
+    let cases: [(&str, &str, &str); 11] = [
+        ("", "fatalities > injured", "value"),
+        ("", "fatalities = kidnapped", "value"),
+        ("", "CASEI(commune) = CASEI(department)", "value"),
+        ("", "T_BEFORE(event_date, event_date)", "value"),
+        (
+            "",
+            "T_INTERSECTS(INTERVAL(event_date, event_date), INTERVAL('2024-01-01', '2024-12-31'))",
+            "INTERVAL",
+        ),
+        (
+            "",
+            "T_DURING(INTERVAL(event_date, '..'), INTERVAL('2024-01-01', '2024-12-31'))",
+            "INTERVAL",
+        ),
+        ("", "fatalities BETWEEN injured AND 10", "BETWEEN"),
+        ("", "event_type IN ('massacre', department)", "value"),
+        ("", "commune LIKE department", "pattern"),
+        ("", "A_CONTAINS(actors, actors)", "list of values"),
+        (
+            "cql2-json",
+            r#"{"op":">","args":[{"property":"fatalities"},{"property":"injured"}]}"#,
+            "value",
+        ),
+    ];
+    for (lang, filter, word) in cases {
+        let mut path = format!("/collections/incidents/items?filter={}", enc(filter));
+        if !lang.is_empty() {
+            path.push_str(&format!("&filter-lang={lang}"));
+        }
+        let r = s.get(&path);
+        assert_eq!(r.status, 400, "{filter}: {}", r.text());
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["parameter"], "filter", "{filter}: {body}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("not supported") && detail.contains(word),
+            "{filter}: {detail}"
+        );
+        // The same refusal wherever a filter is taken.
+        for other in [
+            "/collections/incidents/aggregate",
+            "/collections/incidents/tiles/WebMercatorQuad/5/14/9",
+        ] {
+            let q = path.split_once('?').unwrap().1;
+            let r = s.get(&format!("{other}?{q}"));
+            assert_eq!(r.status, 400, "{other} {filter}");
+            assert_eq!(r.json()["parameter"], "filter");
+        }
+    }
+    // A property against a value still works, on either side.
+    let r = s.json(&format!(
+        "/collections/incidents/items?filter={}&limit=1",
+        enc("10 <= fatalities")
+    ));
+    assert!(r["numberMatched"].as_u64().unwrap() > 0);
+}

@@ -564,3 +564,91 @@ fn the_geopackage_rtree_holds_every_placed_feature_and_its_box() {
         assert!(got[0] <= b[0] && got[1] >= b[1] && got[2] <= b[2] && got[3] >= b[3]);
     }
 }
+
+/// A cell as OWASP's advice against CSV injection has a spreadsheet receive it: text that
+/// begins with `=`, `+`, `-`, `@`, a tab or a carriage return behind a `'`.
+fn guarded(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+#[test]
+fn csv_text_that_a_spreadsheet_would_run_as_a_formula_gets_a_leading_apostrophe() {
+    let dir = std::env::temp_dir().join(format!("kat-csv-formula-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    common::copy_dir(&common::data_dir(), &dir);
+    let path = dir.join("incidents.geojson");
+    let mut layer: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let planted: [(&str, Value); 7] = [
+        (
+            "summary",
+            Value::from("=HYPERLINK(\"http://example.com\",\"x\")"),
+        ),
+        ("notes", Value::from("+33 1 23 45 67")),
+        ("location_as_reported", Value::from("-5 dead near the road")),
+        ("source_name", Value::from("@SUM(A1:A9)")),
+        ("summary", Value::from("\tindented")),
+        ("notes", Value::from("\rcarriage return")),
+        ("actors", serde_json::json!(["=cmd|' /C calc'!A0", "PNH"])),
+    ];
+    let feats = layer["features"].as_array_mut().unwrap();
+    let mut ids = Vec::new();
+    for (i, (name, value)) in planted.iter().enumerate() {
+        feats[i]["properties"][*name] = value.clone();
+        ids.push(feats[i]["id"].as_str().unwrap().to_string());
+    }
+    feats[7]["properties"]["confidence"] = Value::from("=1+1");
+    std::fs::write(&path, serde_json::to_vec(&layer).unwrap()).unwrap();
+    let s = Server::start_with(&dir, &["--no-watch"]);
+    for url in [
+        "/collections/incidents/download?f=csv",
+        "/collections/incidents/items?f=csv&limit=10000",
+    ] {
+        let r = s.get(url);
+        assert_eq!(r.status, 200, "{url}: {}", r.text());
+        let table = read_csv(&r.body);
+        let row = |id: &str| table.rows.iter().find(|r| r["id"] == id).unwrap();
+        for ((name, value), id) in planted.iter().zip(&ids) {
+            assert_eq!(
+                row(id)[*name],
+                guarded(&expected_cell(value)),
+                "{url}: {name} of {id}"
+            );
+            assert!(row(id)[*name].starts_with('\''), "{url}: {name} of {id}");
+        }
+        // Every other cell too: numbers stay numbers (a negative longitude is not text).
+        let by_id: BTreeMap<&str, &Value> = features(&layer)
+            .iter()
+            .map(|f| (f["id"].as_str().unwrap(), f))
+            .collect();
+        for r in &table.rows {
+            let f = by_id[r["id"].as_str()];
+            for (name, value) in f["properties"].as_object().unwrap() {
+                let want = match value {
+                    Value::String(_) | Value::Array(_) => guarded(&expected_cell(value)),
+                    other => expected_cell(other),
+                };
+                assert_eq!(r[name], want, "{url}: {name} of {}", f["id"]);
+            }
+            if f["geometry"]["type"] == "Point" {
+                let lon: f64 = r["longitude"].parse().expect("a longitude is a number");
+                assert!(lon < 0.0 && r["longitude"].starts_with('-'));
+            }
+        }
+    }
+    let r = s.get("/collections/incidents/aggregate?groupby=confidence&f=csv");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = String::from_utf8(r.body.clone()).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let keys: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap()[0].to_string())
+        .collect();
+    assert!(keys.contains(&"'=1+1".to_string()), "{keys:?}");
+    assert!(!keys.contains(&"=1+1".to_string()), "{keys:?}");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

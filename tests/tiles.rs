@@ -61,10 +61,10 @@ impl PointFile {
         PointFile { points }
     }
 
-    fn inside(&self, b: [f64; 4], keep: &dyn Fn(&Value) -> bool) -> HashSet<String> {
+    fn inside(&self, b: [f64; 4], keep: &dyn Fn(&Value, [f64; 2]) -> bool) -> HashSet<String> {
         self.points
             .iter()
-            .filter(|(_, p, props)| in_tile(b, *p) && keep(props))
+            .filter(|(_, p, props)| in_tile(b, *p) && keep(props, *p))
             .map(|(id, _, _)| id.clone())
             .collect()
     }
@@ -150,9 +150,20 @@ fn sample_tiles(file: &PointFile, zooms: &[u32], per_zoom: usize) -> Vec<(u32, u
 fn check_tile(
     server: &Server,
     file: &PointFile,
-    (z, row, col): (u32, u32, u32),
+    t: (u32, u32, u32),
     query: &str,
     keep: &dyn Fn(&Value) -> bool,
+) -> (usize, bool) {
+    check_tile_where(server, file, t, query, &|p, _| keep(p))
+}
+
+/// As [`check_tile`], with an expectation that reads the point's place too.
+fn check_tile_where(
+    server: &Server,
+    file: &PointFile,
+    (z, row, col): (u32, u32, u32),
+    query: &str,
+    keep: &dyn Fn(&Value, [f64; 2]) -> bool,
 ) -> (usize, bool) {
     let expected = file.inside(bounds(z, row, col), keep);
     let tile = decode(&get_tile(server, "incidents", z, row, col, query));
@@ -246,7 +257,9 @@ struct Synthetic {
 
 impl Synthetic {
     fn new(n: usize) -> Synthetic {
-        let dir = std::env::temp_dir().join(format!("kat-tiles-{}", std::process::id()));
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let k = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("kat-tiles-{}-{k}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         copy_dir(&common::data_dir(), &dir);
         let gaz = kat::geocode::Gazetteer::load(&common::data_dir()).expect("gazetteer");
@@ -338,7 +351,7 @@ fn gdal_reads_tiles_whose_counts_match_the_points_in_bounds() {
             .filter_map(|l| l.split(" = ").nth(1))
             .map(|n| n.trim().parse::<usize>().unwrap())
             .sum();
-        let expected = file.inside(bounds(z, row, col), &|_| true).len();
+        let expected = file.inside(bounds(z, row, col), &|_, _| true).len();
         assert_eq!(total, expected, "GDAL, z{z}/{row}/{col}");
         // GDAL places each point inside the tile's bounds, in Web Mercator metres.
         for l in text.lines().filter(|l| l.trim().starts_with("POINT")) {
@@ -475,6 +488,26 @@ fn bad_tile_addresses_are_400_or_404_naming_the_parameter() {
             406,
             "f",
         ),
+        (
+            "/collections/incidents/tiles/WebMercatorQuad/3/0/0?filter=fatalities%20%3E%3E%201",
+            400,
+            "filter",
+        ),
+        (
+            "/collections/incidents/tiles/WebMercatorQuad/3/0/0?filter=nowhere%20%3D%201",
+            400,
+            "filter",
+        ),
+        (
+            "/collections/incidents/tiles/WebMercatorQuad/3/0/0?filter=fatalities%3D1&filter-lang=sql",
+            400,
+            "filter-lang",
+        ),
+        (
+            "/collections/incidents/tiles/WebMercatorQuad/3/0/0?filter=fatalities%3D1&filter-crs=EPSG:4326",
+            400,
+            "filter-crs",
+        ),
     ] {
         let r = server.get(path);
         assert_eq!(r.status, status, "{path}: {}", r.text());
@@ -587,4 +620,232 @@ fn the_tileset_links_the_tile_template_and_the_tile_matrix_set() {
     assert!(api["paths"]
         .get("/collections/incidents/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}")
         .is_some());
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn int_of(p: &Value, key: &str) -> Option<i64> {
+    p[key].as_i64()
+}
+
+/// A tile property as a number (MVT encodes integers three ways).
+fn number_of(props: &Tags, key: &str) -> Option<f64> {
+    match props.get(key)? {
+        TileValue::UInt(n) => Some(*n as f64),
+        TileValue::Int(n) | TileValue::SInt(n) => Some(*n as f64),
+        TileValue::Double(d) => Some(*d),
+        TileValue::Float(f) => Some(f64::from(*f)),
+        _ => None,
+    }
+}
+
+/// CQL2 filters a tile takes, each with the same question asked of the file's properties and
+/// place by hand.
+type Expectation = Box<dyn Fn(&Value, [f64; 2]) -> bool>;
+
+fn filter_cases() -> Vec<(String, Expectation)> {
+    let in_box = |p: [f64; 2]| -72.6 <= p[0] && p[0] <= -72.1 && 18.4 <= p[1] && p[1] <= 18.8;
+    vec![
+        (
+            format!("?filter={}", enc("fatalities >= 5")),
+            Box::new(|p: &Value, _| int_of(p, "fatalities").is_some_and(|n| n >= 5)),
+        ),
+        (
+            format!(
+                "?filter={}",
+                enc("event_type IN ('massacre', 'kidnapping') AND department = 'Ouest'")
+            ),
+            Box::new(|p: &Value, _| {
+                matches!(p["event_type"].as_str(), Some("massacre" | "kidnapping"))
+                    && p["department"] == "Ouest"
+            }),
+        ),
+        (
+            format!(
+                "?filter={}&filter-crs={}",
+                enc("S_INTERSECTS(geometry, BBOX(-72.6, 18.4, -72.1, 18.8))"),
+                enc("http://www.opengis.net/def/crs/OGC/1.3/CRS84")
+            ),
+            Box::new(move |_: &Value, at| in_box(at)),
+        ),
+        (
+            format!(
+                "?filter={}",
+                enc("kidnapped IS NOT NULL OR T_AFTER(event_date, DATE('2024-06-30'))")
+            ),
+            Box::new(|p: &Value, _| {
+                !p["kidnapped"].is_null()
+                    || p["event_date"].as_str().is_some_and(|d| d > "2024-06-30")
+            }),
+        ),
+        (
+            format!(
+                "?filter-lang=cql2-json&filter={}",
+                enc(
+                    r#"{"op":"and","args":[{"op":">","args":[{"property":"fatalities"},0]},{"op":"like","args":[{"property":"commune"},"Port%"]}]}"#
+                )
+            ),
+            Box::new(|p: &Value, _| {
+                int_of(p, "fatalities").is_some_and(|n| n > 0)
+                    && p["commune"].as_str().is_some_and(|c| c.starts_with("Port"))
+            }),
+        ),
+        // With the other filters of a tile: a queryable and a date range.
+        (
+            format!(
+                "?department=Artibonite&datetime=2024-01-01/2025-12-31&filter={}",
+                enc("NOT (event_type = 'armed_clash')")
+            ),
+            Box::new(|p: &Value, _| {
+                p["department"] == "Artibonite"
+                    && p["event_date"].as_str().is_some_and(|d| d >= "2024-01-01")
+                    && p["event_type"] != "armed_clash"
+            }),
+        ),
+        (
+            format!("?filter={}", enc("1 = 2")),
+            Box::new(|_: &Value, _| false),
+        ),
+    ]
+}
+
+#[test]
+fn a_tile_with_a_cql2_filter_counts_only_the_points_that_match_it() {
+    let server = Server::start();
+    let file = PointFile::read(&common::data_dir().join("incidents.geojson"));
+    let tiles = sample_tiles(&file, &[0, 4, 7, 10, 13, 16], 8);
+    let mut matched_somewhere = 0;
+    for (query, expect) in filter_cases() {
+        let mut total = 0;
+        for t in &tiles {
+            total += check_tile_where(&server, &file, *t, &query, &expect).0;
+        }
+        if !query.ends_with(&enc("1 = 2")) {
+            assert!(
+                total > 0,
+                "{query}: no tile held a match, the case proves nothing"
+            );
+            matched_somewhere += 1;
+        }
+    }
+    assert_eq!(matched_somewhere, filter_cases().len() - 1);
+}
+
+/// The numeric queryables of incidents, which an aggregated cell sums.
+const SUMMED: [&str; 4] = ["fatalities", "injured", "kidnapped", "geo_precision"];
+
+/// Per cell of a tile's 64 × 64 grid (row, col): the count and the sums of [`SUMMED`].
+type Cells = BTreeMap<(u32, u32), (u64, [i64; 4])>;
+
+/// The cells of a tile by brute force: each point in the tile's bounds that `keep` holds is in
+/// the cell that is its tile six zooms deeper; a null adds 0.
+fn brute_cells(
+    file: &PointFile,
+    (z, row, col): (u32, u32, u32),
+    keep: &dyn Fn(&Value) -> bool,
+) -> Cells {
+    let mut cells = Cells::new();
+    for (_, p, props) in &file.points {
+        if !in_tile(bounds(z, row, col), *p) || !keep(props) {
+            continue;
+        }
+        let (r, c) = tile_of(z + 6, *p);
+        let cell = cells.entry((r - row * 64, c - col * 64)).or_default();
+        cell.0 += 1;
+        for (s, name) in cell.1.iter_mut().zip(SUMMED) {
+            *s += int_of(props, name).unwrap_or(0);
+        }
+    }
+    cells
+}
+
+#[test]
+fn aggregated_cells_carry_the_count_and_the_sum_of_each_numeric_queryable() {
+    let data = Synthetic::new(30_000);
+    let server = Server::start_with(&data.dir, &["--no-watch"]);
+    let file = PointFile::read(&data.dir.join("incidents.geojson"));
+    let all = |_: &Value| true;
+    let deadly = |p: &Value| int_of(p, "fatalities").is_some_and(|n| n >= 3);
+    type Keep<'k> = &'k dyn Fn(&Value) -> bool;
+    let cases: [(&str, Keep); 2] = [
+        ("", &all),
+        (&format!("?filter={}", enc("fatalities >= 3")), &deadly),
+    ];
+    let mut aggregated = 0;
+    for (query, keep) in cases {
+        for t in sample_tiles(&file, &[5, 6, 7, 8], 6) {
+            let (z, row, col) = t;
+            let tile = decode(&get_tile(&server, "incidents", z, row, col, query));
+            let cells_drawn = tile
+                .features
+                .iter()
+                .filter(|(_, p)| matches!(p.get("aggregated"), Some(TileValue::Bool(true))));
+            let mut drawn = Cells::new();
+            for (xy, props) in cells_drawn {
+                let [x, y] = xy.expect("a cell is a point");
+                let mut sums = [0i64; 4];
+                for (s, name) in sums.iter_mut().zip(SUMMED) {
+                    let v = number_of(props, &format!("sum_{name}")).unwrap_or_else(|| {
+                        panic!("z{z}/{row}/{col}{query}: a cell without sum_{name}")
+                    });
+                    assert_eq!(v.fract(), 0.0, "an integer queryable sums to an integer");
+                    *s = v as i64;
+                }
+                let key = ((y / 64.0) as u32, (x / 64.0) as u32);
+                assert!(
+                    drawn.insert(key, (count_of(props), sums)).is_none(),
+                    "one feature per cell"
+                );
+            }
+            if drawn.is_empty() {
+                continue;
+            }
+            aggregated += 1;
+            assert_eq!(
+                drawn,
+                brute_cells(&file, t, keep),
+                "z{z}/{row}/{col}{query}: cells"
+            );
+        }
+    }
+    assert!(aggregated >= 4, "{aggregated} aggregated tiles checked");
+}
+
+#[test]
+fn the_api_declares_the_filter_parameters_of_tiles_and_aggregates_with_their_types() {
+    let server = Server::start();
+    let api = server.json("/api");
+    for path in [
+        "/collections/incidents/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}",
+        "/collections/incidents/aggregate",
+        "/collections/departments/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}",
+    ] {
+        let params = api["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path} is declared"));
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("{path} declares {name}"))
+        };
+        assert_eq!(param("filter")["schema"]["type"], "string", "{path}");
+        assert_eq!(param("filter")["in"], "query");
+        let langs = param("filter-lang")["schema"]["enum"]
+            .as_array()
+            .unwrap()
+            .clone();
+        for lang in ["cql2-text", "cql2-json", "cql-text"] {
+            assert!(
+                langs.iter().any(|l| l == lang),
+                "{path}: {lang} in {langs:?}"
+            );
+        }
+        assert_eq!(
+            param("filter-crs")["schema"]["enum"][0],
+            "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+        );
+    }
 }

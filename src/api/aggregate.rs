@@ -10,6 +10,7 @@ use super::problem::ApiError;
 use super::state::State;
 use crate::aggregate::{aggregate, Grouping, Period, Row};
 use crate::catalog::config::{CollectionSpec, QueryableType};
+use crate::format::csv::text_cell;
 use crate::layer::column::Column;
 use crate::layer::Layer;
 use crate::query;
@@ -193,9 +194,20 @@ async fn aggregate_handler(
         .iter()
         .map(|i| spec.queryables[*i].kind == QueryableType::Integer)
         .collect();
+    let by_numeric: Vec<bool> = by
+        .iter()
+        .map(|i| spec.queryables[*i].kind.is_numeric())
+        .collect();
     let (body, content_type) = if csv {
         (
-            to_csv(&rows, &by_names, period.is_some(), &sum_names, &integer),
+            to_csv(
+                &rows,
+                &by_names,
+                &by_numeric,
+                period.is_some(),
+                &sum_names,
+                &integer,
+            ),
             "text/csv; charset=utf-8",
         )
     } else {
@@ -244,7 +256,16 @@ fn number(s: f64, integer: bool) -> Value {
     }
 }
 
-fn to_csv(rows: &[Row], by: &[&str], period: bool, sums: &[String], integer: &[bool]) -> Vec<u8> {
+/// The groups as CSV; a text key that a spreadsheet would run as a formula is guarded as the
+/// items' CSV guards it.
+fn to_csv(
+    rows: &[Row],
+    by: &[&str],
+    by_numeric: &[bool],
+    period: bool,
+    sums: &[String],
+    integer: &[bool],
+) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut head: Vec<String> = by.iter().map(|s| s.to_string()).collect();
     if period {
@@ -257,7 +278,12 @@ fn to_csv(rows: &[Row], by: &[&str], period: bool, sums: &[String], integer: &[b
         let mut rec: Vec<String> = r
             .keys
             .iter()
-            .map(|k| k.clone().unwrap_or_default())
+            .zip(by_numeric)
+            .map(|(k, numeric)| match k {
+                None => String::new(),
+                Some(k) if *numeric => k.clone(),
+                Some(k) => text_cell(k.into()).into_owned(),
+            })
             .collect();
         if period {
             rec.push(r.period.clone().unwrap_or_default());

@@ -1,5 +1,5 @@
-//! The Part 3 parameters of `/items` and `/download`: `filter`, `filter-lang`, `filter-crs`
-//! and `sortby`, read into the typed query.
+//! The Part 3 parameters: `filter`, `filter-lang` and `filter-crs` (on `/items`, `/download`,
+//! `/aggregate` and the tiles) and `sortby`, read into the typed query.
 
 use super::params::{ParamError, Params};
 use crate::catalog::config::CollectionSpec;
@@ -67,9 +67,10 @@ pub fn parse_sort(p: &Params, spec: &CollectionSpec) -> Result<Vec<SortKey>, Par
     Ok(keys)
 }
 
-/// The `/api` declarations of these parameters, written out on each items path (GDAL looks for
-/// `filter-lang` there, and pushes a `-where` down only when its enum lists `cql-text`).
-pub fn openapi_params() -> Vec<serde_json::Value> {
+/// The `/api` declarations of `filter`, `filter-lang` and `filter-crs`, written out on each
+/// path that takes them (GDAL looks for `filter-lang` there, and pushes a `-where` down only
+/// when its enum lists `cql-text`).
+pub fn openapi_filter_params() -> Vec<serde_json::Value> {
     use serde_json::json;
     vec![
         json!({"name": "filter", "in": "query", "required": false, "style": "form", "explode": false,
@@ -81,6 +82,14 @@ pub fn openapi_params() -> Vec<serde_json::Value> {
         json!({"name": "filter-crs", "in": "query", "required": false, "style": "form", "explode": false,
             "description": "The CRS of the filter's coordinates: CRS84 only",
             "schema": {"type": "string", "format": "uri", "enum": [CRS84], "default": CRS84}}),
+    ]
+}
+
+/// The `/api` declarations of every parameter here, for the items and download paths.
+pub fn openapi_params() -> Vec<serde_json::Value> {
+    use serde_json::json;
+    let mut params = openapi_filter_params();
+    params.extend([
         json!({"name": "sortby", "in": "query", "required": false, "style": "form", "explode": false,
             "description": "Comma-separated [+|-]name keys over the queryables and id, e.g. -event_date,id; ascending unless '-'",
             "schema": {"type": "array", "items": {"type": "string", "pattern": "^[+-]?[A-Za-z0-9_-]+$"}}}),
@@ -90,5 +99,6 @@ pub fn openapi_params() -> Vec<serde_json::Value> {
         json!({"name": "skipGeometry", "in": "query", "required": false, "style": "form", "explode": false,
             "description": "true to return features without their geometry",
             "schema": {"type": "boolean", "default": false}}),
-    ]
+    ]);
+    params
 }

@@ -291,6 +291,7 @@ fn tile_paths(paths: &mut Map<String, Value>, collections: &[Arc<CollectionSpec>
             params.push(reference("datetime"));
         }
         params.extend(queryable_params(spec));
+        params.extend(super::cql::openapi_filter_params());
         let mut agg_params = vec![
             reference("bbox"),
             reference("near"),
@@ -304,6 +305,7 @@ fn tile_paths(paths: &mut Map<String, Value>, collections: &[Arc<CollectionSpec>
             agg_params.push(json!({"name": "interval", "in": "query", "required": false, "style": "form", "explode": false, "description": "Count by period of the time property: day, week (ISO, labelled 2024-W41), month or year", "schema": {"type": "string", "enum": ["day", "week", "month", "year"]}}));
         }
         agg_params.extend(queryable_params(spec));
+        agg_params.extend(super::cql::openapi_filter_params());
         paths.insert(format!("/collections/{id}/aggregate"), json!({"get": {
             "summary": format!("{}: counts by queryables and period", spec.title),
             "description": "The features matching the items filters, grouped: {\"numberMatched\": N, \"groups\": [{\"department\": \"Ouest\", \"period\": \"2024-10\", \"count\": 12, \"sum_fatalities\": 130}]}, with one sum_NAME per numeric queryable (a null counts as 0).",

@@ -12,7 +12,7 @@ use super::problem::ApiError;
 use super::state::State;
 use crate::catalog::Snapshot;
 use crate::index::quad::{mercator_unit, to_cell};
-use crate::layer::Layer;
+use crate::layer::{Layer, QueryableType};
 use crate::tiles::matrix::{
     self, TileId, TileIdError, EPSG_3857, MAX_TILE_MATRIX, WEB_MERCATOR_QUAD, WEB_MERCATOR_QUAD_URI,
 };
@@ -131,6 +131,17 @@ fn properties_schema(layer: &Layer) -> Value {
             json!({"type": "string", "description": q.description}),
         );
     }
+    for q in layer.spec.queryables.iter().filter(|q| q.kind.is_numeric()) {
+        let kind = if q.kind == QueryableType::Integer {
+            "integer"
+        } else {
+            "number"
+        };
+        props.insert(
+            format!("sum_{}", q.name),
+            json!({"type": kind, "description": format!("The sum of {} over an aggregated cell's points (a null counts as 0)", q.name)}),
+        );
+    }
     json!({"type": "object", "properties": props})
 }
 
@@ -211,9 +222,10 @@ async fn tile_matrix_set(
     ))
 }
 
-/// The parameters a tile takes on this layer: the items filters and `f`.
+/// The parameters a tile takes on this layer: the items filters (but near/within, which
+/// sort rather than cut) and `f`.
 fn tile_params(layer: &Layer) -> Vec<&str> {
-    let mut allowed = vec!["bbox", "f"];
+    let mut allowed = vec!["bbox", "f", "filter", "filter-lang", "filter-crs"];
     if layer.has_time() {
         allowed.push("datetime");
     }
@@ -233,6 +245,26 @@ impl From<TileIdError> for ApiError {
             },
         }
     }
+}
+
+/// What an aggregated cell sums: each numeric queryable, as `/aggregate` does (a null
+/// counts as 0), read from its typed column.
+fn summed(layer: &Layer) -> Vec<Summed<'_>> {
+    layer
+        .spec
+        .queryables
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| q.kind.is_numeric())
+        .map(|(i, q)| {
+            let column = layer.column(i);
+            Summed {
+                tag: format!("sum_{}", q.name),
+                integer: q.kind == QueryableType::Integer,
+                value: Box::new(move |idx| column.number(idx)),
+            }
+        })
+        .collect()
 }
 
 /// A strong ETag: a tile is a function of the data version, its path and its filters.
@@ -271,7 +303,7 @@ async fn tile(
             .finish());
     }
     let conditions = Conditions::new(layer, &q);
-    let sums: Vec<Summed> = Vec::new();
+    let sums = summed(layer);
     let body = render::render(layer, tile, &conditions, &sums).map_err(|e| {
         tracing::error!(error = %e, "tile not encoded");
         ApiError::Internal("the tile could not be encoded; the failure has been logged".into())

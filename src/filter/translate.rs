@@ -20,6 +20,13 @@ const FUNCTIONS: &str = "CASEI, ACCENTI, S_INTERSECTS, S_WITHIN, S_CONTAINS, S_D
     T_METBY, T_OVERLAPS, T_OVERLAPPEDBY, A_EQUALS, A_CONTAINS, A_CONTAINEDBY, A_OVERLAPS, DATE, \
     TIMESTAMP, INTERVAL, BBOX";
 
+/// Why two properties cannot meet in one condition, and what to write instead. Conditions are
+/// decided once per distinct value of one column: a condition between two columns has no
+/// such plan, and is refused rather than answered wrongly.
+const TWO_PROPERTIES: &str = "a property compared with a value (a number, a quoted string, \
+    DATE(...), TIMESTAMP(...) or INTERVAL(...) of those); a condition between two properties, \
+    such as fatalities > injured, is not supported";
+
 /// The queryables a filter names, with their positions: all of them except one that reads the
 /// same property as another queryable named after that property (`actor`, the substring
 /// parameter over `actors`, is `actors` in a filter).
@@ -428,6 +435,18 @@ impl<'a> Ctx<'a> {
                 if interval.len() != 2 {
                     return Err(invalid(expr, "INTERVAL(start, end) with two bounds"));
                 }
+                if interval
+                    .iter()
+                    .any(|b| matches!(**b, Expr::Property { .. }))
+                {
+                    return Err(invalid(
+                        expr,
+                        "INTERVAL bounds that are dates, timestamps or '..'; a property as a \
+                         bound, as in INTERVAL(event_date, event_date), is not supported: test \
+                         the date property itself, e.g. \
+                         T_INTERSECTS(event_date, INTERVAL('2024-01-01', '2024-12-31'))",
+                    ));
+                }
                 let start = bound(&interval[0], true).ok_or_else(|| {
                     invalid(expr, "INTERVAL bounds that are dates, timestamps or '..'")
                 })?;
@@ -520,6 +539,12 @@ impl<'a> Ctx<'a> {
             {
                 return self.literal(&args[0])
             }
+            Expr::Property { property } => {
+                return Err(invalid(
+                    expr,
+                    format!("a value where {property} stands: {TWO_PROPERTIES}"),
+                ))
+            }
             other => return Err(invalid(other, "a value")),
         })
     }
@@ -599,10 +624,7 @@ impl<'a> Ctx<'a> {
                 ))
             }
             (Operand::Prop { .. }, Operand::Prop { .. }) => {
-                return Err(invalid(
-                    expr,
-                    "a property compared with a value, not with another property",
-                ))
+                return Err(invalid(expr, TWO_PROPERTIES))
             }
         };
         let Operand::Prop {
@@ -656,7 +678,11 @@ impl<'a> Ctx<'a> {
         }
         let (pattern, fb) = self.operand(b)?;
         let Operand::Lit(Lit::Text(p)) = pattern else {
-            return Err(invalid(expr, "a quoted pattern after LIKE, e.g. 'Port%'"));
+            return Err(invalid(
+                expr,
+                "a quoted pattern after LIKE, e.g. 'Port%' (a property as the pattern is not \
+                 supported)",
+            ));
         };
         let pattern = Pattern::parse(&p).map_err(|e| invalid(expr, e.to_string()))?;
         Ok(Cond::Value {
@@ -675,6 +701,12 @@ impl<'a> Ctx<'a> {
         for b in &args[1..] {
             match self.operand(b)?.0 {
                 Operand::Lit(l) => bounds.push(self.scalar(expr, name, kind, queryable, &l)?),
+                Operand::Prop { .. } => {
+                    return Err(invalid(
+                        expr,
+                        format!("BETWEEN two values: {TWO_PROPERTIES}"),
+                    ))
+                }
                 _ => return Err(invalid(expr, "BETWEEN two values")),
             }
         }
@@ -814,10 +846,7 @@ impl<'a> Ctx<'a> {
                     fold: Fold::default(),
                     test: Test::Temporal(op, i),
                 }),
-                None => Err(invalid(
-                    expr,
-                    "a property compared with a value, not with another property",
-                )),
+                None => Err(invalid(expr, TWO_PROPERTIES)),
             },
             (other, Side::Prop(target, _)) => Ok(Cond::Value {
                 target: *target,
@@ -860,7 +889,8 @@ impl<'a> Ctx<'a> {
             }
             _ => return Err(invalid(
                 expr,
-                "an array property and a list of values, e.g. A_CONTAINS(actors, ('Gran Grif'))",
+                "an array property and a list of values, e.g. A_CONTAINS(actors, ('Gran Grif')); \
+                 two properties are not supported",
             )),
         };
         if kind != Kind::TextArray {

@@ -5,6 +5,11 @@
 //! and `wkt` when it holds other geometries (a point's row leaves `wkt` empty, a polygon's
 //! row leaves `longitude` and `latitude` empty). An array's elements are joined by `; `.
 //!
+//! A text cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading
+//! `'`, as OWASP advises against CSV injection: a spreadsheet would otherwise run it as a
+//! formula, and the data holds text that anyone can submit to a news page. Numbers, booleans
+//! and dates are written as they are, so `-72.3` stays a number.
+//!
 //! The file starts with a UTF-8 byte-order mark: without it Excel reads the bytes as the
 //! machine's legacy code page and mangles accents (Pétion-Ville, Cité Soleil). Rows end with
 //! CRLF, as RFC 4180 says; the `csv` crate quotes any field that holds a comma, a quote or a
@@ -22,7 +27,11 @@
 //! assert_eq!(out, "\u{feff}id,event_type,longitude,latitude\r\n".as_bytes());
 //! ```
 
-use super::feature::{cell_text, column_names, Features, GeometryType, ReadError, Scan};
+use super::feature::{
+    cell_text, column_names, kind_of, Features, GeometryType, Kind, ReadError, Scan,
+};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// The media type of a CSV answer.
@@ -104,13 +113,13 @@ impl Layout {
         for i in range {
             let f = features.read(i)?;
             record.clear();
-            record.push(f.id_text().into_owned());
+            record.push(f.id.map(value_cell).unwrap_or_default().into_owned());
             for name in &self.properties {
                 let cell = f
                     .properties
                     .as_ref()
                     .and_then(|p| p.get(name.as_str()))
-                    .map(|v| cell_text(v).into_owned());
+                    .map(|v| value_cell(v).into_owned());
                 record.push(cell.unwrap_or_default());
             }
             let geometry = f.geometry()?;
@@ -136,6 +145,40 @@ impl Layout {
             w.write_record(&record).map_err(CsvError::Write)?;
         }
         w.flush().map_err(|e| CsvError::Write(e.into()))
+    }
+}
+
+/// Whether a spreadsheet would read a cell beginning with `c` as a formula.
+fn starts_formula(text: &str) -> bool {
+    matches!(
+        text.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    )
+}
+
+/// A text cell as a spreadsheet opens it safely: with a leading `'` where it would start a
+/// formula. Only for text: a number such as `-3` must stay a number.
+///
+/// ```
+/// use kat::format::csv::text_cell;
+/// assert_eq!(text_cell("=HYPERLINK(\"http://x\")".into()), "'=HYPERLINK(\"http://x\")");
+/// assert_eq!(text_cell("-5 dead".into()), "'-5 dead");
+/// assert_eq!(text_cell("Pétion-Ville".into()), "Pétion-Ville");
+/// ```
+pub fn text_cell(text: Cow<'_, str>) -> Cow<'_, str> {
+    if starts_formula(&text) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        text
+    }
+}
+
+/// A property's (or an id's) cell: its text, guarded with [`text_cell`] unless it is a JSON
+/// number, boolean or null.
+fn value_cell(raw: &RawValue) -> Cow<'_, str> {
+    match kind_of(raw) {
+        Kind::Null | Kind::Boolean | Kind::Integer | Kind::Real => cell_text(raw),
+        _ => text_cell(cell_text(raw)),
     }
 }
 

@@ -15,6 +15,7 @@
 
 use super::clip::{clip_ring, finish_ring, inside, Window};
 use super::matrix::{TileId, EXTENT};
+use crate::filter::Plan;
 use crate::index::quad::{mercator_unit, place};
 use crate::index::Rect;
 use crate::layer::{Layer, PreparedValue};
@@ -56,16 +57,23 @@ pub struct Summed<'a> {
     pub value: Box<dyn Fn(u32) -> Option<f64> + Sync + 'a>,
 }
 
-/// The items conditions a tile takes: `bbox`, `datetime` and the queryables.
+/// The items conditions a tile takes: `bbox`, `datetime`, the queryables and a CQL2 `filter`.
 pub struct Conditions<'a> {
     layer: &'a Layer,
     rects: &'a [Rect],
     datetime: Option<Interval>,
     prepared: Vec<(usize, PreparedValue)>,
+    /// The filter planned once for the tile, as `/items` plans it; `None` without one, or
+    /// when it holds for every feature.
+    plan: Option<Plan>,
+    /// The filter holds for no feature at all.
+    nothing: bool,
 }
 
 impl<'a> Conditions<'a> {
     pub fn new(layer: &'a Layer, q: &'a ItemsQuery) -> Self {
+        let plan = q.filter.as_ref().map(|f| Plan::new(&f.cond, layer));
+        let nothing = plan.as_ref().and_then(Plan::constant) == Some(false);
         Conditions {
             layer,
             rects: &q.bbox,
@@ -80,20 +88,28 @@ impl<'a> Conditions<'a> {
                     )
                 })
                 .collect(),
+            plan: plan.filter(|p| p.constant().is_none()),
+            nothing,
         }
     }
 
     /// Whether every feature passes.
     pub fn is_empty(&self) -> bool {
-        self.rects.is_empty() && self.datetime.is_none() && self.prepared.is_empty()
+        self.rects.is_empty()
+            && self.datetime.is_none()
+            && self.prepared.is_empty()
+            && self.plan.is_none()
+            && !self.nothing
     }
 
     #[inline]
     pub fn accepts(&self, idx: u32) -> bool {
         let l = self.layer;
-        self.datetime.is_none_or(|t| l.in_time(idx, &t))
+        !self.nothing
+            && self.datetime.is_none_or(|t| l.in_time(idx, &t))
             && self.prepared.iter().all(|(c, v)| l.matches(*c, v, idx))
             && (self.rects.is_empty() || l.intersects_any(idx, self.rects))
+            && self.plan.as_ref().is_none_or(|p| p.matches(l, idx))
     }
 }
 
@@ -214,6 +230,9 @@ pub fn render(
     sums: &[Summed],
 ) -> Result<Vec<u8>, TileError> {
     let mut items: Vec<Area> = Vec::new();
+    if conditions.nothing {
+        return encode(layer, Points::new(tile, sums, 0), items);
+    }
     let points = match layer.index().quads() {
         Some(quads) => {
             let run = quads.tile(tile.z, tile.row, tile.col);

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  launch, openPage, api, allFeatures, isViewItems, viewRequestAfter, provideAggregate, bruteAggregate, periodOf,
+  launch, openPage, api, allFeatures, isViewItems, viewRequestAfter, bruteAggregate, periodOf,
 } from './helpers.mjs';
 
 let browser;
@@ -27,7 +27,7 @@ async function bars(page) {
 }
 
 test('"Incidents over time" shows the count of every month, and of every week', async () => {
-  const { context, page, errors } = await openPage(browser, { setup: provideAggregate });
+  const { context, page, errors } = await openPage(browser);
   assert.equal(await page.getByRole('heading', { name: 'Incidents over time' }).count(), 1);
   const byMonth = new Map();
   for (const f of await allIncidents()) {
@@ -52,7 +52,7 @@ test('"Incidents over time" shows the count of every month, and of every week', 
   assert.deepEqual(errors, []);
   await context.close();
 
-  const phone = await openPage(browser, { viewport: { width: 375, height: 812 }, setup: provideAggregate });
+  const phone = await openPage(browser, { viewport: { width: 375, height: 812 } });
   await phone.page.getByRole('button', { name: 'Filters', exact: true }).click();
   await bars(phone.page);
   const box = await phone.page.locator('#chart svg').boundingBox();
@@ -62,7 +62,7 @@ test('"Incidents over time" shows the count of every month, and of every week', 
 });
 
 test('brushing the chart narrows the datetime of the next request', async () => {
-  const { context, page, errors } = await openPage(browser, { setup: provideAggregate });
+  const { context, page, errors } = await openPage(browser);
   const drawn = await bars(page);
   const svgBox = await page.locator('#chart svg').boundingBox();
   const rects = await page.locator('#chart rect.chart-bar').evaluateAll((rs) => rs.map((r) => {
@@ -93,7 +93,7 @@ test('brushing the chart narrows the datetime of the next request', async () => 
 });
 
 test('Play steps through the months one by one', async () => {
-  const { context, page, errors } = await openPage(browser, { setup: provideAggregate });
+  const { context, page, errors } = await openPage(browser);
   const drawn = await bars(page);
   const months = [];
   page.on('request', (r) => {
@@ -141,7 +141,7 @@ function bruteByUnit(features, unit) {
 }
 
 test('the choropleth by department and by commune shows /aggregate\'s numbers for the filters', async () => {
-  const { context, page, errors } = await openPage(browser, { setup: provideAggregate });
+  const { context, page, errors } = await openPage(browser);
   await page.selectOption('#choropleth-unit', 'department');
   let drawn = await shaded(page);
   assert.equal(Object.keys(drawn).length, 10);

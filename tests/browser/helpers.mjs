@@ -8,7 +8,9 @@ export const BASE = (process.env.KAT_URL || '').replace(/\/+$/, '');
 if (!BASE) {
   throw new Error('KAT_URL is not set: start `kat serve` and set KAT_URL=http://127.0.0.1:PORT');
 }
-const BASE_HOST = new URL(BASE).host;
+/** A server of 100,000 synthetic incidents, where tiles aggregate (unset: those tests skip). */
+export const LARGE = (process.env.KAT_LARGE_URL || '').replace(/\/+$/, '');
+const LOCAL_HOSTS = new Set([BASE, LARGE].filter(Boolean).map((b) => new URL(b).host));
 
 export const CHROMIUM = process.env.KAT_CHROMIUM || '/usr/bin/chromium';
 
@@ -42,20 +44,20 @@ const PNG_1x1 = Buffer.from(
 );
 
 /**
- * A page on its own context. Every request not for the Kat server is aborted, so map tiles
- * fail (tiles: 'block'), unless tiles: 'stub', which answers tile requests with a blank PNG
- * from here. `setup(page)` runs before the page loads. `errors` collects console errors and
- * uncaught exceptions, except the
- * browser's own "Failed to load resource" line for a request this harness aborted.
+ * A page on its own context, on the Kat server `base`. Every request not for a Kat server is
+ * aborted, so map tiles fail (tiles: 'block'), unless tiles: 'stub', which answers tile
+ * requests with a blank PNG from here. `setup(page)` runs before the page loads. `errors`
+ * collects console errors and uncaught exceptions, except the browser's own "Failed to load
+ * resource" line for a request this harness aborted.
  */
-export async function openPage(browser, { viewport = { width: 1280, height: 800 }, tiles = 'block', hash = '', setup = null } = {}) {
+export async function openPage(browser, { viewport = { width: 1280, height: 800 }, tiles = 'block', hash = '', setup = null, base = BASE } = {}) {
   const context = await browser.newContext({ viewport, acceptDownloads: true });
   const page = await context.newPage();
   const aborted = new Set();
   const errors = [];
   await context.route('**/*', (route) => {
     const url = new URL(route.request().url());
-    if (url.host === BASE_HOST && (url.hostname === '127.0.0.1' || url.hostname === 'localhost')) {
+    if (LOCAL_HOSTS.has(url.host) && (url.hostname === '127.0.0.1' || url.hostname === 'localhost')) {
       return route.continue();
     }
     if (tiles === 'stub' && url.hostname === 'tile.openstreetmap.org') {
@@ -74,7 +76,7 @@ export async function openPage(browser, { viewport = { width: 1280, height: 800 
   // Routes a test adds before the page loads (page routes win over the context's).
   if (setup) await setup(page);
   const first = page.waitForRequest((r) => isViewItems(r.url()));
-  await page.goto(`${BASE}/${hash}`);
+  await page.goto(`${base}/${hash}`);
   await first;
   await waitLoaded(page);
   return { context, page, errors, aborted };
@@ -112,9 +114,9 @@ export async function viewRequestAfter(page, action, predicate = () => true) {
   return new URL(r.url());
 }
 
-/** JSON from the Kat server, outside the browser. */
-export async function api(pathAndQuery) {
-  const res = await fetch(BASE + pathAndQuery, { headers: { Accept: 'application/geo+json, application/json' } });
+/** JSON from the Kat server (or `base`), outside the browser. */
+export async function api(pathAndQuery, base = BASE) {
+  const res = await fetch(base + pathAndQuery, { headers: { Accept: 'application/geo+json, application/json' } });
   if (!res.ok) throw new Error(`${pathAndQuery}: HTTP ${res.status} ${await res.text()}`);
   return res.json();
 }
@@ -216,12 +218,6 @@ export function sorted(set) {
   return [...set].sort();
 }
 
-/** Whether the server declares `/collections/incidents/aggregate` in /api. */
-export async function serverHasAggregate() {
-  const doc = await api('/api');
-  return Object.keys(doc.paths || {}).some((p) => /^\/collections\/(incidents|\{collectionId\})\/aggregate$/.test(p));
-}
-
 function isoWeek(day) {
   const d = new Date(`${day}T00:00:00Z`);
   const thursday = new Date(d.getTime() + (3 - ((d.getUTCDay() + 6) % 7)) * 86400000);
@@ -267,26 +263,6 @@ export async function bruteAggregate(search) {
   return { numberMatched, groups: [...groups.values()] };
 }
 
-/**
- * Makes /aggregate available to the page: the server's own when it has one; otherwise
- * answered from here by brute force (and declared in the page's copy of /api), so that the
- * chart and the choropleth are exercised either way. Returns whether the server's is used.
- */
-export async function provideAggregate(page) {
-  if (await serverHasAggregate()) return true;
-  await page.route('**/api', async (route) => {
-    const res = await route.fetch();
-    const doc = await res.json();
-    doc.paths['/collections/{collectionId}/aggregate'] = { get: { summary: 'answered by the test harness' } };
-    await route.fulfill({ response: res, json: doc });
-  });
-  await page.route('**/collections/incidents/aggregate?**', async (route) => {
-    const u = new URL(route.request().url());
-    await route.fulfill({ json: await bruteAggregate(u.search) });
-  });
-  return false;
-}
-
 /** The map's centre and zoom from the page's permalink. */
 export async function mapView(page) {
   const h = new URLSearchParams((await page.evaluate(() => location.hash)).replace(/^#/, ''));
@@ -299,116 +275,4 @@ export function metres([lon1, lat1], [lon2, lat2]) {
   const a = Math.sin(((lat2 - lat1) * r) / 2) ** 2 +
     Math.cos(lat1 * r) * Math.cos(lat2 * r) * Math.sin(((lon2 - lon1) * r) / 2) ** 2;
   return 2 * 6371008.8 * Math.asin(Math.sqrt(a));
-}
-
-/** Whether the server declares incident vector tiles in /api. */
-export async function serverHasTiles() {
-  const doc = await api('/api');
-  return Object.keys(doc.paths || {}).some((p) => /^\/collections\/(incidents|\{collectionId\})\/tiles\/(WebMercatorQuad|\{tileMatrixSetId\})\/\{tileMatrix\}\/\{tileRow\}\/\{tileCol\}$/.test(p));
-}
-
-// A small MVT writer for the harness below: varints, length-delimited fields, one layer.
-function pbVarint(n, out) {
-  while (n > 127) { out.push((n % 128) | 128); n = Math.floor(n / 128); }
-  out.push(n);
-}
-function pbField(field, wire, out) { pbVarint(field * 8 + wire, out); }
-function pbBytes(field, bytes, out) { pbField(field, 2, out); pbVarint(bytes.length, out); for (const b of bytes) out.push(b); }
-const zig = (n) => (n >= 0 ? 2 * n : -2 * n - 1);
-
-/** One MVT layer named `name` holding point features { x, y, properties } in 0..4096. */
-export function encodeMVT(name, features) {
-  const keys = [], values = [], keyIx = new Map(), valIx = new Map();
-  const feats = [];
-  for (const f of features) {
-    const tags = [];
-    for (const [k, v] of Object.entries(f.properties)) {
-      if (v === null || v === undefined) continue;
-      if (!keyIx.has(k)) { keyIx.set(k, keys.length); keys.push(k); }
-      const vk = `${typeof v}:${v}`;
-      if (!valIx.has(vk)) { valIx.set(vk, values.length); values.push(v); }
-      tags.push(keyIx.get(k), valIx.get(vk));
-    }
-    const geom = [];
-    pbVarint((1 & 7) | (1 << 3), geom);
-    pbVarint(zig(f.x), geom);
-    pbVarint(zig(f.y), geom);
-    const fb = [];
-    const tb = []; for (const t of tags) pbVarint(t, tb);
-    pbBytes(2, tb, fb);
-    pbField(3, 0, fb); pbVarint(1, fb);
-    pbBytes(4, geom, fb);
-    feats.push(fb);
-  }
-  const layer = [];
-  pbField(15, 0, layer); pbVarint(2, layer);
-  pbBytes(1, [...Buffer.from(name)], layer);
-  for (const fb of feats) pbBytes(2, fb, layer);
-  for (const k of keys) pbBytes(3, [...Buffer.from(k)], layer);
-  for (const v of values) {
-    const vb = [];
-    if (typeof v === 'string') pbBytes(1, [...Buffer.from(v)], vb);
-    else if (Number.isInteger(v) && v >= 0) { pbField(5, 0, vb); pbVarint(v, vb); }
-    else { pbField(3, 1, vb); const d = Buffer.alloc(8); d.writeDoubleLE(v); for (const b of d) vb.push(b); }
-    pbBytes(4, vb, layer);
-  }
-  const tile = [];
-  pbBytes(3, layer, tile);
-  return Buffer.from(tile);
-}
-
-/** The tile pixel (0..4096) of a point in tile z/x/y, by the Web Mercator formulas. */
-export function tilePixel([lon, lat], z, x, y) {
-  const n = 2 ** z;
-  const wx = ((lon + 180) / 360) * n;
-  const s = Math.sin((lat * Math.PI) / 180);
-  const wy = (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI)) * n;
-  return [(wx - x) * 4096, (wy - y) * 4096];
-}
-
-/**
- * Makes incident tiles available to the page: the server's own when it has them; otherwise
- * answered from here, from every matching feature of the items query, with the points of a
- * tile counted in a 16 × 16 grid below zoom 12 and one by one above. Returns whether the
- * server's are used.
- */
-export async function provideTiles(page) {
-  if (await serverHasTiles()) return true;
-  const cache = new Map();
-  await page.route('**/api', async (route) => {
-    const res = await route.fetch();
-    const doc = await res.json();
-    doc.paths['/collections/{collectionId}/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}'] = { get: { summary: 'answered by the test harness' } };
-    await route.fulfill({ response: res, json: doc });
-  });
-  await page.route('**/collections/incidents/tiles/WebMercatorQuad/**', async (route) => {
-    const u = new URL(route.request().url());
-    const [z, y, x] = u.pathname.split('/').slice(-3).map(Number);
-    const q = new URLSearchParams(u.search);
-    q.set('limit', '10000');
-    const key = q.toString();
-    if (!cache.has(key)) cache.set(key, (await allFeatures(`/collections/incidents/items?${key}`)).features.filter((f) => f.geometry));
-    const cells = new Map();
-    const out = [];
-    for (const f of cache.get(key)) {
-      const [px, py] = tilePixel(f.geometry.coordinates, z, x, y);
-      if (px < 0 || py < 0 || px >= 4096 || py >= 4096) continue;
-      if (z >= 12) {
-        out.push({ x: Math.floor(px), y: Math.floor(py), properties: { id: f.id, event_type: f.properties.event_type, event_date: f.properties.event_date, count: 1 } });
-        continue;
-      }
-      const c = `${Math.floor(px / 256)},${Math.floor(py / 256)}`;
-      const acc = cells.get(c) || { sx: 0, sy: 0, count: 0, f };
-      acc.sx += px; acc.sy += py; acc.count += 1;
-      cells.set(c, acc);
-    }
-    for (const acc of cells.values()) {
-      const props = acc.count === 1
-        ? { id: acc.f.id, event_type: acc.f.properties.event_type, event_date: acc.f.properties.event_date, count: 1 }
-        : { count: acc.count };
-      out.push({ x: Math.floor(acc.sx / acc.count), y: Math.floor(acc.sy / acc.count), properties: props });
-    }
-    await route.fulfill({ status: 200, contentType: 'application/vnd.mapbox-vector-tile', body: encodeMVT('incidents', out) });
-  });
-  return false;
 }
