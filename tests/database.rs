@@ -303,7 +303,7 @@ fn patch_put_if_match_delete_history_and_restore() {
         )
         .unwrap();
     assert_eq!(put.status, 200, "{}", put.text());
-    until(&b, &format!("{path}"), 200, Duration::from_secs(1));
+    until(&b, &path, 200, Duration::from_secs(1));
     let deadline = Instant::now() + Duration::from_secs(1);
     while b.json(&path)["properties"]["event_type"] != "kidnapping" {
         assert!(

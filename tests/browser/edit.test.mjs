@@ -1,9 +1,9 @@
 // Editing from the map, against a server with a database (tests/browser.rs starts one on a
-// throwaway PostgreSQL cluster and sets KAT_EDIT_TOKEN, KAT_DATABASE_URL and KAT_PSQL): an
-// editor signs in, adds an incident by clicking the map and another by a place name,
-// corrects one from its popup (a merge patch with If-Match, a 412 when someone else wrote
-// first) and reads its history, each checked in the database itself with psql. Against a
-// server without a database, the map offers no editing at all.
+// throwaway PostgreSQL cluster and sets KAT_EDIT_TOKEN, KAT_EDIT_ACTOR, KAT_DATABASE_URL and
+// KAT_PSQL): an editor signs in, adds an incident by clicking the map and another by a place
+// name, corrects one from its popup (a merge patch with If-Match, a 412 when someone else
+// wrote first) and reads its history, each checked in the database itself with psql.
+// Against a server without a database, the map offers no editing at all.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import { launch, openPage, api, emptyMapPoint, statusCount, idSet, BASE } from '
 const TOKEN = process.env.KAT_EDIT_TOKEN || '';
 const DATABASE = process.env.KAT_DATABASE_URL || '';
 const PSQL = process.env.KAT_PSQL || 'psql';
-const EDITOR = 'Browser Editor';
+const EDITOR = process.env.KAT_EDIT_ACTOR || 'Browser Editor';
 // Notes unique to this run, so that a database used before holds no such record.
 const RUN = `synthetic record ${Date.now().toString(36)}`;
 
