@@ -281,6 +281,10 @@ fn serve(args: ServeArgs) -> ExitCode {
     if args.no_cache {
         kat::layer::cache::disable();
     }
+    if args.private && args.database.is_none() {
+        eprintln!("kat: --private needs --database: the accounts are kept there");
+        return ExitCode::FAILURE;
+    }
     let config_path = Config::locate(&args.data, args.config.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

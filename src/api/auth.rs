@@ -4,8 +4,11 @@
 use super::problem::ApiError;
 use super::state::State;
 use crate::database::tokens::{self, Account, Role};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::HttpRequest;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest, ResponseError};
 
 /// The account behind the request's `Authorization: Bearer …`, which must have `role` (an
 /// admin may do all an editor may).
@@ -37,6 +40,59 @@ pub(super) async fn require(
         )));
     }
     Ok(account)
+}
+
+/// With `--private`, every read but the web map's own files, `/health` and CORS preflights
+/// needs a token of any role.
+pub(super) async fn private_reads(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let state = req.app_data::<web::Data<State>>().cloned();
+    let Some(state) = state.filter(|s| s.private) else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    };
+    let path = req.path();
+    let public = req.method() == actix_web::http::Method::OPTIONS
+        || path == "/health"
+        || path == "/favicon.ico"
+        || path.starts_with("/static/")
+        || (path == "/" && accepts_html(req.request()));
+    if public {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
+    let refused = match (state.database(), bearer(req.request())) {
+        (_, Err(e)) => Some(e),
+        (None, Ok(_)) => Some(ApiError::Unavailable("accounts need a database".into())),
+        (Some(db), Ok(token)) => match state.readers.authenticate(db, &token).await {
+            Ok(Some(_)) => None,
+            Ok(None) => Some(ApiError::Unauthorized {
+                detail: "the token is not valid (unknown or revoked); ask an admin for one".into(),
+                invalid: true,
+            }),
+            Err(e) => Some(unavailable(&e)),
+        },
+    };
+    match refused {
+        None => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body),
+        Some(e) => Ok(req.into_response(e.error_response()).map_into_right_body()),
+    }
+}
+
+fn accepts_html(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
 }
 
 fn bearer(req: &HttpRequest) -> Result<String, ApiError> {

@@ -226,7 +226,13 @@ async fn health(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespons
         .layers
         .iter()
         .map(|l| {
-            let from = if l.from_cache { "cache" } else { "file" };
+            let from = if state.database().is_some() && l.spec.table.is_some() {
+                "database"
+            } else if l.from_cache {
+                "cache"
+            } else {
+                "file"
+            };
             (
                 l.id().to_string(),
                 json!({"ms": l.load_ms as u64, "from": from}),

@@ -64,6 +64,7 @@ pub fn app(
                 ApiError::NotFound(format!("no such resource: {err}")).into()
             }),
         )
+        .wrap(actix_web::middleware::from_fn(auth::private_reads))
         .wrap(actix_web::middleware::from_fn(http::guard))
         .wrap(actix_web::middleware::Compress::default())
         .wrap(actix_web::middleware::from_fn(http::common_headers))

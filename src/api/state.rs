@@ -12,6 +12,8 @@ pub struct State {
     pub metrics: crate::metrics::Metrics,
     /// Whether reads need a token too (`--private`).
     pub private: bool,
+    /// Accounts of recent readers, with `--private`.
+    pub readers: crate::database::tokens::TokenCache,
 }
 
 impl State {
@@ -23,6 +25,7 @@ impl State {
             static_dir,
             metrics,
             private: false,
+            readers: Default::default(),
         }
     }
 

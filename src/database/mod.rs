@@ -43,7 +43,7 @@ pub enum DbError {
     Unavailable(#[source] deadpool_postgres::PoolError),
     #[error("the database is unreachable: {0}")]
     Connect(#[source] tokio_postgres::Error),
-    #[error("the database refused a query: {0}")]
+    #[error("a database query failed: {0}")]
     Query(#[from] tokio_postgres::Error),
     #[error(
         "the database's schema is at version {found}, this Kat needs {needed}: run `kat db init` \

@@ -142,3 +142,44 @@ pub async fn authenticate(db: &Database, token: &str) -> Result<Option<Account>,
         })
     }))
 }
+
+/// Accounts looked up recently, by token digest: reads with `--private` ask the database
+/// once per token every [`TokenCache::TTL`], not once per request.
+#[derive(Default)]
+pub struct TokenCache {
+    seen: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Lookup>>,
+}
+
+/// An account (or none) as the database gave it, and when.
+type Lookup = (Option<Account>, std::time::Instant);
+
+impl TokenCache {
+    /// How long a lookup is trusted: a revoked token stops reading within this.
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+    /// Beyond this many tokens, the cache starts afresh (an attacker trying tokens fills it).
+    const MAX: usize = 10_000;
+
+    /// The account behind `token`, from the cache or the database.
+    pub async fn authenticate(
+        &self,
+        db: &Database,
+        token: &str,
+    ) -> Result<Option<Account>, DbError> {
+        let key = digest(token);
+        if let Ok(seen) = self.seen.lock() {
+            if let Some((account, at)) = seen.get(&key) {
+                if at.elapsed() < Self::TTL {
+                    return Ok(account.clone());
+                }
+            }
+        }
+        let account = authenticate(db, token).await?;
+        if let Ok(mut seen) = self.seen.lock() {
+            if seen.len() >= Self::MAX {
+                seen.clear();
+            }
+            seen.insert(key, (account.clone(), std::time::Instant::now()));
+        }
+        Ok(account)
+    }
+}
