@@ -174,8 +174,12 @@
       box.appendChild(also);
     }
     box.appendChild(el('p', 'kat-id', ['Record ' + String(feature.id || '')]));
+    popupExtras.forEach(function (extra) { extra(feature, box); });
     return box;
   }
+
+  /** What other scripts add to an incident's popup (edit.js: Correct, History). */
+  var popupExtras = [];
 
   function hostOf(u) {
     try { return new URL(String(u)).hostname.replace(/^www\./, ''); } catch (e) { return ''; }
@@ -428,13 +432,15 @@
    * /conformance, counts (/aggregate) and vector tiles from the paths /api declares. The
    * page asks only for what is declared, so an older server gives no failed requests.
    */
-  var caps = { cql2: false, aggregate: false, tiles: false };
+  var caps = { cql2: false, aggregate: false, tiles: false, edits: false };
   var capsReady = Promise.all([
     getJSON('/conformance').then(function (body) {
       var list = Array.isArray(body.conformsTo) ? body.conformsTo : [];
       caps.cql2 = list.some(function (c) { return /\/conf\/cql2-text$/.test(String(c)); }) &&
         list.some(function (c) { return /ogcapi-features-3\/[\d.]+\/conf\/filter$/.test(String(c)); });
-    }).catch(function () { caps.cql2 = false; }),
+      // OGC API - Features Part 4: the server takes edits (it has a database).
+      caps.edits = list.some(function (c) { return /ogcapi-features-4\/[\d.]+\/conf\/create-replace-delete$/.test(String(c)); });
+    }).catch(function () { caps.cql2 = false; caps.edits = false; }),
     getJSON('/api').then(function (body) {
       var paths = Object.keys((body && body.paths) || {});
       var has = function (re) { return paths.some(function (p) { return re.test(p); }); };
@@ -591,6 +597,9 @@
     return capsReady.then(function () {
       if (seq !== loadSeq) return;
       return loadView(seq, ctrl);
+    }).catch(function (e) {
+      // A newer load took over.
+      if (!isAbort(e)) throw e;
     });
   }
 
@@ -1094,14 +1103,22 @@
     });
   }
 
-  map.on('click', function (e) { showNearby(e.latlng); });
+  /** Set by another script that wants map clicks for itself (edit.js placing an incident). */
+  var clickClaim = null;
+  function onMapClick(latlng) {
+    if (clickClaim && clickClaim(latlng)) return;
+    showNearby(latlng);
+  }
+
+  map.on('click', function (e) { onMapClick(e.latlng); });
   // Leaflet gives a click on a shape to the shape alone; inside an armed-group area the
   // nearby list opens beside the area's popup.
-  areas.on('click', function (e) { showNearby(e.latlng); });
-  // From the keyboard: Enter on the focused map lists the incidents near its centre.
+  areas.on('click', function (e) { onMapClick(e.latlng); });
+  // From the keyboard: Enter on the focused map lists the incidents near its centre (or
+  // places an incident there, while one is being placed).
   map.on('keypress', function (e) {
     var ev = e.originalEvent;
-    if (ev && ev.key === 'Enter' && ev.target === map.getContainer()) showNearby(map.getCenter());
+    if (ev && ev.key === 'Enter' && ev.target === map.getContainer()) onMapClick(map.getCenter());
   });
   els.nearbyClose.addEventListener('click', closeNearby);
 
@@ -1833,7 +1850,7 @@
           path.setAttribute('data-sum-fatalities', String(n.sum_fatalities));
         });
         // A click on a shaded unit still lists what happened near that point.
-        layer.on('click', function (e) { showNearby(e.latlng); });
+        layer.on('click', function (e) { onMapClick(e.latlng); });
       }
     }).addTo(map);
     drawChoroLegend(measure, breaks, unit);
@@ -2100,6 +2117,46 @@
     if (!narrow.matches) setPanel(false, false);
     map.invalidateSize();
   });
+
+  // ---------------------------------------------------------------- for edit.js
+
+  /**
+   * After a write: the written incident is drawn anew (a marker is otherwise kept while its
+   * id stays in view), and the view, the chart and the counts are asked for again.
+   */
+  function refreshAfterWrite(id) {
+    if (id !== undefined && id !== null) {
+      var m = markersById.get(String(id));
+      if (m) { incidents.removeLayer(m); markersById.delete(String(id)); }
+    }
+    if (tileGrid) tileGrid.redraw();
+    loadChart(true);
+    loadChoropleth();
+    if (timer) { window.clearTimeout(timer); timer = null; }
+    return loadIncidents();
+  }
+
+  window.KatMap = {
+    map: map,
+    el: el,
+    getJSON: getJSON,
+    popupOptions: popupOptions,
+    eventTypes: EVENT_TYPES,
+    departments: DEPARTMENTS,
+    precision: PRECISION,
+    typeLabel: typeLabel,
+    caps: caps,
+    capsReady: capsReady,
+    addPopupExtra: function (fn) { popupExtras.push(fn); },
+    claimClicks: function (fn) { clickClaim = fn; },
+    refresh: refreshAfterWrite,
+    /** Opens the popup of an incident in view (its marker's), or at its point. */
+    openIncident: function (feature) {
+      var m = markersById.get(String(feature.id));
+      if (m) { openIncident(m.feature); return; }
+      if (hasPoint(feature)) openIncident(feature);
+    }
+  };
 
   applyState(parseHash(window.location.hash));
   updateDownload();

@@ -1,18 +1,24 @@
 //! Runs the web map's browser tests (tests/browser/*.test.mjs, node's test runner with
-//! playwright-core driving the system Chromium) against a real `kat serve`.
+//! playwright-core driving the system Chromium) against a real `kat serve`: all of them on
+//! the bundled files, and the editing ones (edit.test.mjs) again on a server with a database,
+//! a throwaway PostgreSQL cluster (tests/common/pg.rs) with the bundled data imported.
 //!
 //! A second server serves 100,000 synthetic incidents (KAT_LARGE_URL), where tiles aggregate
 //! their points into cells, as they do for a large real layer.
 //!
-//! Without node, /usr/bin/chromium or node_modules/playwright-core (run `npm ci`), the
-//! test says why and passes, except under CI=true, where it fails.
+//! Without node, /usr/bin/chromium or node_modules/playwright-core (run `npm ci`), or
+//! PostgreSQL with PostGIS for the editing run, a test says why and passes, except under
+//! CI=true, where it fails.
 
 mod common;
 
+use common::pg::Cluster;
+use common::{data_dir, free_port, manifest_dir};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -31,16 +37,11 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+/// One browser suite at a time: two Chromiums at once would only slow both down.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    let port = listener.local_addr().expect("local address").port();
-    drop(listener);
-    port
-}
+/// The name of the editor account the editing tests sign in with; they check it in the history.
+const EDITOR: &str = "Browser Editor";
 
 /// The status code of `GET path`, or None when the server does not answer.
 fn http_status(port: u16, path: &str) -> Option<u16> {
@@ -94,32 +95,19 @@ fn missing_tools(root: &Path) -> Option<String> {
     None
 }
 
-#[test]
-fn browser_tests() {
-    let root = manifest_dir();
-    if let Some(why) = missing_tools(&root) {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("browser tests cannot run under CI: {why}");
-        }
-        eprintln!("SKIPPED browser tests: {why}");
-        return;
-    }
-
+/// A `kat serve` on the bundled data with `extra` arguments, once it answers; its log file.
+fn start_kat(root: &Path, extra: &[&str]) -> (KillOnDrop, u16, PathBuf) {
     let port = free_port();
     let log_path =
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kat-browser-{port}.log"));
     let log = std::fs::File::create(&log_path).expect("server log file");
     let server = Command::new(env!("CARGO_BIN_EXE_kat"))
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--data",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/data"),
-        ])
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(data_dir())
         .arg("--static")
         .arg(root.join("static"))
-        .current_dir(&root)
+        .args(extra)
+        .current_dir(root)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -146,20 +134,23 @@ fn browser_tests() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    (server, port, log_path)
+}
 
-    let large = LargeData::new(100_000);
-    let large_server = common::Server::start_with(&large.dir, &["--no-watch"]);
-
+/// Runs node's test runner on `tests` against the server on `port`, with `env` besides
+/// KAT_URL; fails with node's output and the server's log if a test fails.
+fn run_node(root: &Path, port: u16, log_path: &Path, tests: &[&str], env: &[(&str, &str)]) {
     let base = format!("http://127.0.0.1:{port}");
     let out_path =
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kat-browser-{port}.out"));
     let out = std::fs::File::create(&out_path).expect("node output file");
     let err = out.try_clone().expect("node output file");
     let node = Command::new("node")
-        .args(["--test", "tests/browser/"])
+        .arg("--test")
+        .args(tests)
         .env("KAT_URL", &base)
-        .env("KAT_LARGE_URL", &large_server.base)
-        .current_dir(&root)
+        .envs(env.iter().copied())
+        .current_dir(root)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
@@ -179,12 +170,45 @@ fn browser_tests() {
     match status {
         None => panic!("the browser tests did not finish within {SUITE_TIMEOUT:?}"),
         Some(s) if !s.success() => {
-            eprintln!("kat serve log:\n{}", server_log());
+            eprintln!(
+                "kat serve log:\n{}",
+                std::fs::read_to_string(log_path).unwrap_or_default()
+            );
             panic!("the browser tests failed ({s}); node's output is above");
         }
         Some(_) => {}
     }
-    drop(node);
+}
+
+/// Whether the browser tools are here; says why not (and fails under CI=true) if not.
+fn tools_present(root: &Path) -> bool {
+    let Some(why) = missing_tools(root) else {
+        return true;
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("browser tests cannot run under CI: {why}");
+    }
+    eprintln!("SKIPPED browser tests: {why}");
+    false
+}
+
+#[test]
+fn browser_tests() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let root = manifest_dir();
+    if !tools_present(&root) {
+        return;
+    }
+    let (server, port, log) = start_kat(&root, &[]);
+    let large = LargeData::new(100_000);
+    let large_server = common::Server::start_with(&large.dir, &["--no-watch"]);
+    run_node(
+        &root,
+        port,
+        &log,
+        &["tests/browser/"],
+        &[("KAT_LARGE_URL", &large_server.base)],
+    );
     drop(server);
     drop(large_server);
 }
@@ -213,4 +237,34 @@ impl Drop for LargeData {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Editing from the map on a server with a database: the cluster is made here, the bundled
+/// data imported and an editor's token made with the kat binary, as an admin would.
+#[test]
+fn browser_edit_tests() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let root = manifest_dir();
+    if !tools_present(&root) {
+        return;
+    }
+    let Some(pg) = Cluster::start() else { return };
+    pg.load(&data_dir());
+    let token = pg.token("editor", EDITOR);
+    let (server, port, log) = start_kat(&root, &["--database", &pg.url]);
+    let psql = pg.psql_bin();
+    run_node(
+        &root,
+        port,
+        &log,
+        &["tests/browser/edit.test.mjs"],
+        &[
+            ("KAT_EDIT_TOKEN", &token),
+            ("KAT_EDIT_ACTOR", EDITOR),
+            ("KAT_DATABASE_URL", &pg.url),
+            ("KAT_PSQL", psql.to_str().expect("a UTF-8 path")),
+        ],
+    );
+    drop(server);
+    drop(pg);
 }

@@ -171,6 +171,11 @@ impl Cluster {
             .status();
     }
 
+    /// The cluster's own psql.
+    pub fn psql_bin(&self) -> PathBuf {
+        self.bin.join("psql")
+    }
+
     /// The rows of a query, `|`-separated, as psql prints them; `None` if it failed.
     pub fn try_psql(&self, sql: &str) -> Option<String> {
         self.query("kat", sql)
