@@ -70,21 +70,21 @@ psql_ "ALTER TABLE kat.incidents ADD COLUMN IF NOT EXISTS fatalities integer;
 TOKEN=$($KAT token create --database "$URL" --role editor --name bench 2>/dev/null | tail -1)
 
 wait_for() { for _ in $(seq 1 900); do curl -sf -o /dev/null "$1" && return 0; sleep 0.2; done; return 1; }
-serve() { # port extra-args...; echoes the seconds until /health answers
+serve() { # port extra-args...; sets ready to the seconds until /health answers
   local port=$1; shift
   local start; start=$(date +%s.%N)
-  KAT_LOG=warn $KAT serve --bind 127.0.0.1:"$port" --data "$DATA" --no-watch "$@" 2>>"$OUT/db-kat.log" &
+  KAT_LOG=warn $KAT serve --bind 127.0.0.1:"$port" --data "$DATA" --no-watch "$@" >/dev/null 2>>"$OUT/db-kat.log" &
   pids+=($!)
   wait_for "http://127.0.0.1:$port/health"
-  python3 -c "print(round($(date +%s.%N) - $start, 2))"
+  ready=$(python3 -c "print(round($(date +%s.%N) - $start, 2))")
 }
-file_ready=$(serve $FILE_PORT)
-db_ready=$(serve $DB_PORT --database "$URL")
-db2_ready=$(serve $DB2_PORT --database "$URL")
+serve $FILE_PORT; file_ready=$ready
+serve $DB_PORT --database "$URL"; db_ready=$ready
+serve $DB2_PORT --database "$URL"; db2_ready=$ready
 db_rss=$(grep VmRSS /proc/${pids[1]}/status | awk '{print int($2 / 1024)}')
 file_rss=$(grep VmRSS /proc/${pids[0]}/status | awk '{print int($2 / 1024)}')
 TIPG_DB_SCHEMAS='["kat"]' DATABASE_URL="$URL" TIPG_MAX_FEATURES_PER_QUERY=10000 \
-  "$VENV/bin/uvicorn" tipg.main:app --host 127.0.0.1 --port $TIPG_PORT --workers 2 --log-level error 2>"$OUT/tipg.log" &
+  "$VENV/bin/uvicorn" tipg.main:app --host 127.0.0.1 --port $TIPG_PORT --workers 2 --log-level error >/dev/null 2>"$OUT/tipg.log" &
 pids+=($!)
 wait_for "http://127.0.0.1:$TIPG_PORT/collections/kat.incidents/items?limit=1" || { echo "tipg did not start"; cat "$OUT/tipg.log"; exit 1; }
 

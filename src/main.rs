@@ -390,6 +390,9 @@ async fn run_server(args: ServeArgs, state: web::Data<State>) -> std::io::Result
         .ok()
     };
     let mut server = HttpServer::new(move || kat::api::app(state.clone()))
+        // A compressed answer goes out in several writes (headers, chunks, the last chunk):
+        // with Nagle's algorithm on, the last waits for the client's delayed ACK, 40 ms.
+        .tcp_nodelay(true)
         .client_request_timeout(Duration::from_secs(10))
         .client_disconnect_timeout(Duration::from_secs(5))
         .keep_alive(Duration::from_secs(30))
