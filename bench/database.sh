@@ -64,8 +64,13 @@ t0=$(date +%s.%N)
 KAT_LOG=warn $KAT db import --database "$URL" --data "$DATA" > "$OUT/db-import.txt"
 import_s=$(python3 -c "print(round($(date +%s.%N) - $t0, 1))")
 # tipg reads the table as any PostGIS table: the properties it can filter on as columns.
-psql_ "ALTER TABLE kat.incidents ADD COLUMN IF NOT EXISTS fatalities integer;
-       UPDATE kat.incidents SET fatalities = (feature->'properties'->>'fatalities')::integer;
+psql_ "ALTER TABLE kat.incidents ADD COLUMN IF NOT EXISTS fatalities integer,
+         ADD COLUMN IF NOT EXISTS event_type text, ADD COLUMN IF NOT EXISTS event_date date;
+       UPDATE kat.incidents SET fatalities = (feature->'properties'->>'fatalities')::integer,
+         event_type = feature->'properties'->>'event_type',
+         event_date = (feature->'properties'->>'event_date')::date;
+       CREATE INDEX IF NOT EXISTS incidents_event_date ON kat.incidents (event_date);
+       CREATE INDEX IF NOT EXISTS incidents_fatalities ON kat.incidents (fatalities);
        ANALYZE kat.incidents;"
 TOKEN=$($KAT token create --database "$URL" --role editor --name bench 2>/dev/null | tail -1)
 
@@ -89,10 +94,11 @@ pids+=($!)
 wait_for "http://127.0.0.1:$TIPG_PORT/collections/kat.incidents/items?limit=1" || { echo "tipg did not start"; cat "$OUT/tipg.log"; exit 1; }
 
 # --- queries -------------------------------------------------------------------------------
-python3 - "$OUT" <<'PY'
-import random, sys
-out = sys.argv[1]
+python3 - "$OUT" "$DATA" <<'PY'
+import json, random, sys, urllib.parse
+out, data = sys.argv[1], sys.argv[2]
 r = random.Random(11)
+q = lambda s: urllib.parse.quote(s, safe="")
 def box(w):
     x = r.uniform(-73.9, -71.8 - w); y = r.uniform(18.2, 19.9 - w)
     return f"{x:.4f},{y:.4f},{x + w:.4f},{y + w:.4f}"
@@ -101,8 +107,34 @@ qs = {
   "half_degree": [f"bbox={box(0.5)}&limit=100" for _ in range(300)],
   "filter_bbox": [f"bbox={box(0.5)}&filter=fatalities%3E%3D5&limit=100" for _ in range(300)],
 }
+# The same questions in tipg's names: its geometry column is geom, and it filters on columns.
+tipg = {k: list(v) for k, v in qs.items()}
+tipg["filter_bbox"] = [u.replace("fatalities%3E%3D5", q("fatalities>=5")) for u in qs["filter_bbox"]]
+boxes = [box(0.5) for _ in range(300)]
+cond = "fatalities>=5 AND event_type IN ('massacre','armed_clash')"
+qs["filter_in"] = [f"bbox={b}&filter={q(cond)}&limit=100" for b in boxes]
+tipg["filter_in"] = qs["filter_in"]
+qs["sortby"] = [f"bbox={b}&sortby=-event_date&limit=10" for b in boxes]
+tipg["sortby"] = qs["sortby"]
+# Inside a commune: its outline, cut to at most 60 vertices so that the URL stays short.
+communes = json.load(open(f"{data}/admin/communes.geojson"))["features"]
+rings = []
+for f in communes:
+    g = f["geometry"]
+    ring = g["coordinates"][0] if g["type"] == "Polygon" else max((p[0] for p in g["coordinates"]), key=len)
+    step = max(1, len(ring) // 60)
+    ring = ring[::step]
+    if ring[0] != ring[-1]:
+        ring.append(ring[0])
+    if len(ring) >= 4:
+        rings.append(",".join(f"{x:.4f} {y:.4f}" for x, y in ring))
+picked = [rings[r.randrange(len(rings))] for _ in range(200)]
+qs["intersects"] = [f"filter={q(f'S_INTERSECTS(geometry,POLYGON(({w})))')}&limit=100" for w in picked]
+tipg["intersects"] = [f"filter={q(f'S_INTERSECTS(geom,POLYGON(({w})))')}&limit=100" for w in picked]
 for k, v in qs.items():
     open(f"{out}/dq_{k}.txt", "w").write("\n".join(v) + "\n")
+for k, v in tipg.items():
+    open(f"{out}/dqt_{k}.txt", "w").write("\n".join(v) + "\n")
 PY
 cat > "$OUT/dpaths.lua" <<'LUA'
 local paths = {}
@@ -116,16 +148,20 @@ done = function(summary, latency, requests)
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.errors.status))
 end
 LUA
+qfile() { # port query: tipg's spelling of the query for tipg
+  if [ "$1" = "$TIPG_PORT" ]; then echo "$OUT/dqt_$2.txt"; else echo "$OUT/dq_$2.txt"; fi
+}
 wrk_() { # port query prefix
-  wrk -t2 -c$CONNS -d"${SECONDS_PER}s" --timeout 10s -s "$OUT/dpaths.lua" "http://127.0.0.1:$1" -- "$OUT/dq_$2.txt" "$3" 2>&1 | grep '^RESULT' | cut -d' ' -f2-
+  wrk -t2 -c$CONNS -d"${SECONDS_PER}s" --timeout 10s -s "$OUT/dpaths.lua" "http://127.0.0.1:$1" -- "$(qfile "$1" "$2")" "$3" 2>&1 | grep '^RESULT' | cut -d' ' -f2-
 }
 oha_() { # port query prefix: oha over the same URLs, in order, repeated
-  sed "s|^|http://127.0.0.1:$1$3|" "$OUT/dq_$2.txt" > "$OUT/oha_urls.txt"
+  sed "s|^|http://127.0.0.1:$1$3|" "$(qfile "$1" "$2")" > "$OUT/oha_urls.txt"
   oha --no-tui -c $CONNS -z "${SECONDS_PER}s" --urls-from-file "$OUT/oha_urls.txt" --output-format json 2>/dev/null |
     python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["summary"]; p=d["latencyPercentiles"]; codes=d.get("statusCodeDistribution",{}); bad=sum(v for k,v in codes.items() if not k.startswith("2")); print("%.1f %.2f %.2f %d" % (s["requestsPerSec"], p["p50"]*1000, p["p99"]*1000, bad))'
 }
 declare -A R
-for q in small_bbox half_degree filter_bbox; do
+QUERIES="small_bbox half_degree filter_bbox filter_in intersects sortby"
+for q in $QUERIES; do
   R[file_$q]=$(wrk_ $FILE_PORT $q "/collections/incidents/items?")
   R[db_$q]=$(wrk_ $DB_PORT $q "/collections/incidents/items?")
   R[tipg_$q]=$(wrk_ $TIPG_PORT $q "/collections/kat.incidents/items?")
@@ -186,11 +222,14 @@ row() { # label file db tipg tool
   echo
   echo "| query | tool | files req/s | files p99 ms | database req/s | database p50 ms | database p99 ms | database non-2xx | database / files | tipg req/s | tipg p50 ms | tipg p99 ms | tipg non-2xx | Kat / tipg |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-  for q in small_bbox half_degree filter_bbox; do
+  for q in $QUERIES; do
     case $q in
       small_bbox) label="bbox 0.05°, limit 10";;
       half_degree) label="bbox 0.5°, limit 100";;
       filter_bbox) label="bbox 0.5° + CQL2 fatalities >= 5, limit 100";;
+      filter_in) label="bbox 0.5° + CQL2 fatalities >= 5 AND event_type IN (2 values), limit 100";;
+      intersects) label="CQL2 S_INTERSECTS a commune's outline (≤ 60 vertices), limit 100";;
+      sortby) label="bbox 0.5°, sortby=-event_date, limit 10";;
     esac
     row "$label" "${R[file_$q]}" "${R[db_$q]}" "${R[tipg_$q]}" wrk
     row "$label" "${R[ohafile_$q]}" "${R[ohadb_$q]}" "${R[ohatipg_$q]}" oha
