@@ -216,7 +216,7 @@ row() { # label file db tipg tool
   echo
   echo "- Machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM; everything on loopback, on this one machine"
   echo "- PostgreSQL $("$BIN/postgres" --version | awk '{print $3}') with PostGIS $(psql_ 'SELECT postgis_lib_version()'), shared_buffers 1 GB"
-  echo "- Kat $($KAT --version | cut -d' ' -f2) (release); tipg $("$VENV/bin/python" -c 'import tipg; print(tipg.__version__)') under uvicorn with 2 workers, on the same table (\`kat.incidents\`, GiST index on \`geom\`, \`fatalities\` as a column)"
+  echo "- Kat $($KAT --version | cut -d' ' -f2) (release); tipg $("$VENV/bin/python" -c 'import tipg; print(tipg.__version__)') under uvicorn with 2 workers, on the same table (\`kat.incidents\`, GiST index on \`geom\`; \`fatalities\`, \`event_type\` and \`event_date\` as columns, the first and last indexed)"
   echo "- \`kat db import\` of the $N incidents: ${import_s} s ($(tail -1 "$OUT/db-import.txt" | head -c 0)$(grep incidents "$OUT/db-import.txt"))"
   echo "- First answer after start: files ${file_ready} s, database ${db_ready} s (second server ${db2_ready} s); RSS once loaded: files ${file_rss} MB, database ${db_rss} MB"
   echo
