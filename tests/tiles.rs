@@ -849,3 +849,48 @@ fn the_api_declares_the_filter_parameters_of_tiles_and_aggregates_with_their_typ
         );
     }
 }
+
+/// Kept tiles and aggregates never outlive the data they were rendered from: after a reload
+/// that drops half the incidents, both answer for the new data.
+#[test]
+fn kept_tiles_and_aggregates_follow_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&common::data_dir(), dir.path());
+    let s = Server::start_with(dir.path(), &["--no-watch"]);
+    let total = |s: &Server| -> u64 {
+        let a = s.json("/collections/incidents/aggregate?groupby=department");
+        a["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["count"].as_u64().unwrap())
+            .sum()
+    };
+    let tile = "/collections/incidents/tiles/WebMercatorQuad/5/14/9";
+    let file = dir.path().join("incidents.geojson");
+    let mut all: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let n = all["features"].as_array().unwrap().len() as u64;
+    // Asked twice, so the second answers are the kept ones.
+    assert_eq!(total(&s), n);
+    assert_eq!(total(&s), n);
+    let before = s.get(tile);
+    assert_eq!(before.status, 200);
+    assert_eq!(s.get(tile).body, before.body);
+
+    let half = all["features"].as_array().unwrap().len() / 2;
+    all["features"].as_array_mut().unwrap().truncate(half);
+    std::fs::write(&file, serde_json::to_vec(&all).unwrap()).unwrap();
+    let version = s.json("/health")["data_version"].clone();
+    // SAFETY: kill sends a signal to a child process this test started.
+    unsafe { libc::kill(s.pid() as i32, libc::SIGHUP) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while s.json("/health")["data_version"] == version {
+        assert!(std::time::Instant::now() < deadline, "no reload");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(total(&s), half as u64);
+    let after = s.get(tile);
+    assert_eq!(after.status, 200);
+    assert_ne!(after.body, before.body, "the tile was rendered again");
+    assert_ne!(after.header("etag"), before.header("etag"));
+}

@@ -171,6 +171,9 @@ async fn aggregate_handler(
             .insert_header((header::ETAG, etag))
             .finish());
     }
+    if let Some(kept) = state.rendered.get(&etag) {
+        return Ok(answer(&kept, etag));
+    }
     let results = query::run(layer, &q);
     let summed: Vec<usize> = spec
         .queryables
@@ -234,18 +237,30 @@ async fn aggregate_handler(
             "application/json",
         )
     };
+    let kept = crate::tiles::cache::Answer {
+        body: bytes::Bytes::from(body),
+        content_type,
+        matched: Some(results.matched as u64),
+        disposition: csv.then(|| format!("attachment; filename=\"{}-aggregate.csv\"", layer.id())),
+    };
+    let res = answer(&kept, etag.clone());
+    state.rendered.put(&etag, kept);
+    Ok(res)
+}
+
+/// The answer to an aggregate, as rendered now or kept from before.
+fn answer(a: &crate::tiles::cache::Answer, etag: String) -> HttpResponse {
     let mut res = HttpResponse::Ok();
-    res.insert_header((header::CONTENT_TYPE, content_type))
+    res.insert_header((header::CONTENT_TYPE, a.content_type))
         .insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("OGC-NumberMatched", results.matched.to_string()));
-    if csv {
-        res.insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{}-aggregate.csv\"", layer.id()),
-        ));
+        .insert_header((header::CACHE_CONTROL, "no-cache"));
+    if let Some(m) = a.matched {
+        res.insert_header(("OGC-NumberMatched", m.to_string()));
     }
-    Ok(res.body(body))
+    if let Some(d) = &a.disposition {
+        res.insert_header((header::CONTENT_DISPOSITION, d.clone()));
+    }
+    res.body(a.body.clone())
 }
 
 fn number(s: f64, integer: bool) -> Value {

@@ -14,7 +14,12 @@ pub struct State {
     pub private: bool,
     /// Accounts of recent readers, with `--private`.
     pub readers: crate::database::tokens::TokenCache,
+    /// Rendered tiles and aggregates.
+    pub rendered: crate::tiles::cache::Rendered,
 }
+
+/// The memory rendered tiles and aggregates may take.
+const RENDERED_BYTES: usize = 64 << 20;
 
 impl State {
     pub fn new(catalog: Catalog, static_dir: PathBuf) -> State {
@@ -26,6 +31,7 @@ impl State {
             metrics,
             private: false,
             readers: Default::default(),
+            rendered: crate::tiles::cache::Rendered::new(RENDERED_BYTES),
         }
     }
 

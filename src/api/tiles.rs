@@ -302,12 +302,24 @@ async fn tile(
             .insert_header((header::ETAG, etag))
             .finish());
     }
-    let conditions = Conditions::new(layer, &q);
-    let sums = summed(layer);
-    let body = render::render(layer, tile, &conditions, &sums).map_err(|e| {
-        tracing::error!(error = %e, "tile not encoded");
-        ApiError::Internal("the tile could not be encoded; the failure has been logged".into())
-    })?;
+    let body = match state.rendered.get(&etag) {
+        Some(kept) => kept.body.clone(),
+        None => {
+            let conditions = Conditions::new(layer, &q);
+            let sums = summed(layer);
+            let body = render::render(layer, tile, &conditions, &sums).map_err(|e| {
+                tracing::error!(error = %e, "tile not encoded");
+                ApiError::Internal(
+                    "the tile could not be encoded; the failure has been logged".into(),
+                )
+            })?;
+            let body = bytes::Bytes::from(body);
+            state
+                .rendered
+                .put(&etag, crate::tiles::cache::Answer::new(body.clone(), MVT));
+            body
+        }
+    };
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, MVT))
         .insert_header((header::ETAG, etag))

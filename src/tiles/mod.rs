@@ -3,8 +3,10 @@
 //!
 //! - [`matrix`]: tile addresses, bounds and tile coordinates;
 //! - [`clip`]: areas clipped to a tile and its buffer, simplified and wound for MVT;
-//! - [`render`]: one tile of one layer, with every matching point counted once.
+//! - [`render`]: one tile of one layer, with every matching point counted once;
+//! - [`cache`]: rendered tiles and aggregates, by data version and request.
 
+pub mod cache;
 pub mod clip;
 pub mod matrix;
 pub mod render;
