@@ -173,16 +173,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_async<F: std::future::Future<Output = Result<(), CliError>>>(f: F) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+/// The async runtime, or `None` after saying why it could not start.
+fn runtime(mut builder: tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    builder
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("kat: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        .map_err(|e| eprintln!("kat: cannot start the runtime: {e}"))
+        .ok()
+}
+
+fn run_async<F: std::future::Future<Output = Result<(), CliError>>>(f: F) -> ExitCode {
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_current_thread()) else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(f) {
         Ok(()) => ExitCode::SUCCESS,
@@ -286,15 +288,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let config_path = Config::locate(&args.data, args.config.as_deref());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("kat: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_multi_thread()) else {
+        return ExitCode::FAILURE;
     };
     let opened = match &args.database {
         None => Catalog::open(args.data.clone(), config_path).map_err(CliError::from),

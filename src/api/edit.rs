@@ -75,6 +75,51 @@ fn target(state: &State, collection: &str) -> Result<Target, ApiError> {
     })
 }
 
+impl Target {
+    /// Carries out one write by `actor`, as the API answers its refusals.
+    async fn store(
+        &self,
+        collection: &str,
+        id: &str,
+        action: Action,
+        feature: Option<&str>,
+        expected: Option<i64>,
+        actor: &str,
+    ) -> Result<Written, ApiError> {
+        let w = Write {
+            table: &self.table,
+            id,
+            action,
+            feature,
+            expected,
+            actor,
+        };
+        let written = write::write(&self.db, &w)
+            .await
+            .map_err(|e| write_error(e, collection))?;
+        tracing::info!(collection, id, actor, action = action.as_str(), "written");
+        Ok(written)
+    }
+
+    /// The revision `If-Match` asks a write to start from, checked against the feature's
+    /// current one (412 if it moved on); `None` without `If-Match`.
+    async fn expected(
+        &self,
+        precondition: Option<&IfMatch>,
+        collection: &str,
+        id: &str,
+    ) -> Result<Option<i64>, ApiError> {
+        let Some(p) = precondition else {
+            return Ok(None);
+        };
+        let (current, _) = write::current(&self.db, &self.table, id)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .ok_or_else(|| write_error(WriteError::NotFound(id.to_string()), collection))?;
+        p.expected(current).map(Some)
+    }
+}
+
 fn check_type(
     req: &HttpRequest,
     accepted: &[&str],
@@ -261,20 +306,16 @@ pub(super) async fn create(
     }
     let (stored, _) =
         crate::edit::prepare(&t.layer, &t.snapshot.gazetteer, body, &id).map_err(invalid)?;
-    let written = write::write(
-        &t.db,
-        &Write {
-            table: &t.table,
-            id: &id,
-            action: Action::Create,
-            feature: Some(&stored),
-            expected: None,
-            actor: &account.name,
-        },
-    )
-    .await
-    .map_err(|e| write_error(e, &collection))?;
-    tracing::info!(collection, id, actor = account.name, "created");
+    let written = t
+        .store(
+            &collection,
+            &id,
+            Action::Create,
+            Some(&stored),
+            None,
+            &account.name,
+        )
+        .await?;
     Ok(answer(
         &t,
         &req,
@@ -316,30 +357,17 @@ pub(super) async fn replace(
     let body = read_json(payload).await?;
     let (stored, _) =
         crate::edit::prepare(&t.layer, &t.snapshot.gazetteer, body, &id).map_err(invalid)?;
-    let expected = match &precondition {
-        None => None,
-        Some(p) => {
-            let current = write::current(&t.db, &t.table, &id)
-                .await
-                .map_err(|e| unavailable(&e))?
-                .ok_or_else(|| write_error(WriteError::NotFound(id.clone()), &collection))?;
-            Some(p.expected(current.0)?)
-        }
-    };
-    let written = write::write(
-        &t.db,
-        &Write {
-            table: &t.table,
-            id: &id,
-            action: Action::Replace,
-            feature: Some(&stored),
+    let expected = t.expected(precondition.as_ref(), &collection, &id).await?;
+    let written = t
+        .store(
+            &collection,
+            &id,
+            Action::Replace,
+            Some(&stored),
             expected,
-            actor: &account.name,
-        },
-    )
-    .await
-    .map_err(|e| write_error(e, &collection))?;
-    tracing::info!(collection, id, actor = account.name, "replaced");
+            &account.name,
+        )
+        .await?;
     Ok(answer(
         &t,
         &req,
@@ -434,30 +462,18 @@ pub(super) async fn delete(
     let (collection, id) = path.into_inner();
     let t = target(&state, &collection)?;
     let account = require(&req, &state, Role::Admin).await?;
-    let expected = match if_match(&req)? {
-        None => None,
-        Some(p) => {
-            let current = write::current(&t.db, &t.table, &id)
-                .await
-                .map_err(|e| unavailable(&e))?
-                .ok_or_else(|| write_error(WriteError::NotFound(id.clone()), &collection))?;
-            Some(p.expected(current.0)?)
-        }
-    };
-    let written = write::write(
-        &t.db,
-        &Write {
-            table: &t.table,
-            id: &id,
-            action: Action::Delete,
-            feature: None,
+    let precondition = if_match(&req)?;
+    let expected = t.expected(precondition.as_ref(), &collection, &id).await?;
+    let written = t
+        .store(
+            &collection,
+            &id,
+            Action::Delete,
+            None,
             expected,
-            actor: &account.name,
-        },
-    )
-    .await
-    .map_err(|e| write_error(e, &collection))?;
-    tracing::info!(collection, id, actor = account.name, "deleted");
+            &account.name,
+        )
+        .await?;
     t.tables.wait_applied(written.seq, APPLY_TIMEOUT).await;
     Ok(HttpResponse::NoContent()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -545,20 +561,16 @@ pub(super) async fn restore(
     // Checked against the collection as it is declared now.
     let (stored, _) =
         crate::edit::prepare(&t.layer, &t.snapshot.gazetteer, feature, &id).map_err(invalid)?;
-    let written = write::write(
-        &t.db,
-        &Write {
-            table: &t.table,
-            id: &id,
-            action: Action::Restore,
-            feature: Some(&stored),
-            expected: None,
-            actor: &account.name,
-        },
-    )
-    .await
-    .map_err(|e| write_error(e, &collection))?;
-    tracing::info!(collection, id, revision, actor = account.name, "restored");
+    let written = t
+        .store(
+            &collection,
+            &id,
+            Action::Restore,
+            Some(&stored),
+            None,
+            &account.name,
+        )
+        .await?;
     Ok(answer(
         &t,
         &req,
