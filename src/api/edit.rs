@@ -101,6 +101,30 @@ impl Target {
         Ok(written)
     }
 
+    /// Prepares `feature` as feature `id`, writes it whatever its revision (a create or a
+    /// restore) and answers with it as stored: 201 for a create, 200 otherwise.
+    async fn put(
+        &self,
+        req: &HttpRequest,
+        collection: &str,
+        id: &str,
+        action: Action,
+        feature: Value,
+        actor: &str,
+    ) -> Result<HttpResponse, ApiError> {
+        let (stored, _) = crate::edit::prepare(&self.layer, &self.snapshot.gazetteer, feature, id)
+            .map_err(invalid)?;
+        let written = self
+            .store(collection, id, action, Some(&stored), None, actor)
+            .await?;
+        let status = if action == Action::Create {
+            actix_web::http::StatusCode::CREATED
+        } else {
+            actix_web::http::StatusCode::OK
+        };
+        Ok(answer(self, req, status, collection, id, stored, written).await)
+    }
+
     /// The revision `If-Match` asks a write to start from, checked against the feature's
     /// current one (412 if it moved on); `None` without `If-Match`.
     async fn expected(
@@ -304,28 +328,8 @@ pub(super) async fn create(
     if t.layer.position(&id).is_some() {
         return Err(write_error(WriteError::Exists(id), &collection));
     }
-    let (stored, _) =
-        crate::edit::prepare(&t.layer, &t.snapshot.gazetteer, body, &id).map_err(invalid)?;
-    let written = t
-        .store(
-            &collection,
-            &id,
-            Action::Create,
-            Some(&stored),
-            None,
-            &account.name,
-        )
-        .await?;
-    Ok(answer(
-        &t,
-        &req,
-        actix_web::http::StatusCode::CREATED,
-        &collection,
-        &id,
-        stored,
-        written,
-    )
-    .await)
+    t.put(&req, &collection, &id, Action::Create, body, &account.name)
+        .await
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
@@ -559,26 +563,13 @@ pub(super) async fn restore(
         )
     })?;
     // Checked against the collection as it is declared now.
-    let (stored, _) =
-        crate::edit::prepare(&t.layer, &t.snapshot.gazetteer, feature, &id).map_err(invalid)?;
-    let written = t
-        .store(
-            &collection,
-            &id,
-            Action::Restore,
-            Some(&stored),
-            None,
-            &account.name,
-        )
-        .await?;
-    Ok(answer(
-        &t,
+    t.put(
         &req,
-        actix_web::http::StatusCode::OK,
         &collection,
         &id,
-        stored,
-        written,
+        Action::Restore,
+        feature,
+        &account.name,
     )
-    .await)
+    .await
 }
