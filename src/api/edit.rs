@@ -101,21 +101,21 @@ impl Target {
         Ok(written)
     }
 
-    /// Prepares `feature` as feature `id`, writes it whatever its revision (a create or a
-    /// restore) and answers with it as stored: 201 for a create, 200 otherwise.
+    /// Writes `stored` (a feature [`crate::edit::prepare`]d as feature `id`) from revision
+    /// `expected` if given, and answers with it as stored: 201 for a create, 200 otherwise.
+    #[allow(clippy::too_many_arguments)]
     async fn put(
         &self,
         req: &HttpRequest,
         collection: &str,
         id: &str,
         action: Action,
-        feature: Value,
+        stored: String,
+        expected: Option<i64>,
         actor: &str,
     ) -> Result<HttpResponse, ApiError> {
-        let (stored, _) = crate::edit::prepare(&self.layer, &self.snapshot.gazetteer, feature, id)
-            .map_err(invalid)?;
         let written = self
-            .store(collection, id, action, Some(&stored), None, actor)
+            .store(collection, id, action, Some(&stored), expected, actor)
             .await?;
         let status = if action == Action::Create {
             actix_web::http::StatusCode::CREATED
@@ -123,6 +123,13 @@ impl Target {
             actix_web::http::StatusCode::OK
         };
         Ok(answer(self, req, status, collection, id, stored, written).await)
+    }
+
+    /// The feature `body` as it would be stored as feature `id`, or the 400 naming its fault.
+    fn prepare(&self, body: Value, id: &str) -> Result<String, ApiError> {
+        crate::edit::prepare(&self.layer, &self.snapshot.gazetteer, body, id)
+            .map(|(stored, _)| stored)
+            .map_err(invalid)
     }
 
     /// The revision `If-Match` asks a write to start from, checked against the feature's
@@ -328,8 +335,17 @@ pub(super) async fn create(
     if t.layer.position(&id).is_some() {
         return Err(write_error(WriteError::Exists(id), &collection));
     }
-    t.put(&req, &collection, &id, Action::Create, body, &account.name)
-        .await
+    let stored = t.prepare(body, &id)?;
+    t.put(
+        &req,
+        &collection,
+        &id,
+        Action::Create,
+        stored,
+        None,
+        &account.name,
+    )
+    .await
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
@@ -359,29 +375,18 @@ pub(super) async fn replace(
     )?;
     let precondition = if_match(&req)?;
     let body = read_json(payload).await?;
-    let (stored, _) =
-        crate::edit::prepare(&t.layer, &t.snapshot.gazetteer, body, &id).map_err(invalid)?;
+    let stored = t.prepare(body, &id)?;
     let expected = t.expected(precondition.as_ref(), &collection, &id).await?;
-    let written = t
-        .store(
-            &collection,
-            &id,
-            Action::Replace,
-            Some(&stored),
-            expected,
-            &account.name,
-        )
-        .await?;
-    Ok(answer(
-        &t,
+    t.put(
         &req,
-        actix_web::http::StatusCode::OK,
         &collection,
         &id,
+        Action::Replace,
         stored,
-        written,
+        expected,
+        &account.name,
     )
-    .await)
+    .await
 }
 
 /// `PATCH /collections/{id}/items/{fid}` with a JSON merge patch (RFC 7396).
@@ -419,8 +424,7 @@ pub(super) async fn update(
             )
         })?;
         crate::edit::merge_patch(&mut feature, &patch);
-        let (stored, _) =
-            crate::edit::prepare(&t.layer, &t.snapshot.gazetteer, feature, &id).map_err(invalid)?;
+        let stored = t.prepare(feature, &id)?;
         match write::write(
             &t.db,
             &Write {
@@ -563,12 +567,14 @@ pub(super) async fn restore(
         )
     })?;
     // Checked against the collection as it is declared now.
+    let stored = t.prepare(feature, &id)?;
     t.put(
         &req,
         &collection,
         &id,
         Action::Restore,
-        feature,
+        stored,
+        None,
         &account.name,
     )
     .await
