@@ -11,6 +11,10 @@ use kat::catalog::config::Config;
 use kat::layer::load_layer;
 use std::time::Instant;
 
+// The allocator `kat serve` uses: a load's time depends on it.
+#[global_allocator]
+static ALLOC: kat::alloc::HugePages = kat::alloc::HugePages;
+
 fn cpu_seconds() -> (f64, f64) {
     // SAFETY: getrusage only writes the struct it is given.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };

@@ -38,7 +38,7 @@ pub const MIN_BYTES: u64 = 32 << 20;
 pub const DIR: &str = ".kat-cache";
 
 const MAGIC: &[u8; 8] = b"KATCACHE";
-const FORMAT: u64 = 3;
+const FORMAT: u64 = 4;
 /// Read back in another byte order, this word differs.
 const BYTE_ORDER: u64 = 0x0102_0304_0506_0708;
 /// Header words before the sections' table.

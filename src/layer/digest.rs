@@ -15,7 +15,6 @@
 //! ```
 
 use rayon::prelude::*;
-use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 /// Bytes per block of a digest.
@@ -25,77 +24,11 @@ pub const DIGEST_BLOCK: usize = 1 << 20;
 /// cache when it is digested.
 const READ: usize = 64 << 10;
 
-const K: [u64; 4] = [
-    0x9E37_79B9_7F4A_7C15,
-    0xBF58_476D_1CE4_E5B9,
-    0x94D0_49BB_1331_11EB,
-    0xD6E8_FEB8_6659_FD93,
-];
-
-/// One block's digest, fed in pieces: four independent lanes of multiply-rotate over
-/// 8-byte words, then the tail.
-#[derive(Clone)]
-struct Digest {
-    lanes: [u64; 4],
-    len: usize,
-    /// Bytes of an unfinished 32-byte word.
-    pending: [u8; 32],
-}
-
-impl Digest {
-    fn new() -> Self {
-        Digest {
-            lanes: K,
-            len: 0,
-            pending: [0; 32],
-        }
-    }
-
-    #[inline]
-    fn mix(&mut self, w: &[u8]) {
-        for (l, (lane, k)) in self.lanes.iter_mut().zip(K).enumerate() {
-            let x = u64::from_le_bytes(w[l * 8..l * 8 + 8].try_into().expect("8 bytes"));
-            *lane = (*lane ^ x).wrapping_mul(k).rotate_left(31);
-        }
-    }
-
-    fn update(&mut self, mut b: &[u8]) {
-        let held = self.len % 32;
-        self.len += b.len();
-        if held > 0 {
-            let take = (32 - held).min(b.len());
-            self.pending[held..held + take].copy_from_slice(&b[..take]);
-            b = &b[take..];
-            if held + take < 32 {
-                return;
-            }
-            let w = self.pending;
-            self.mix(&w);
-        }
-        let mut words = b.chunks_exact(32);
-        for w in &mut words {
-            self.mix(w);
-        }
-        let rest = words.remainder();
-        self.pending[..rest.len()].copy_from_slice(rest);
-    }
-
-    fn finish(&self) -> u64 {
-        let mut h = (self.len as u64).wrapping_mul(K[0]);
-        for lane in self.lanes {
-            h = (h ^ lane).wrapping_mul(K[1]).rotate_left(27);
-        }
-        for &x in &self.pending[..self.len % 32] {
-            h = (h ^ u64::from(x)).wrapping_mul(K[2]);
-        }
-        h ^ (h >> 29)
-    }
-}
+/// One block's digest, fed in pieces.
+type Digest = xxhash_rust::xxh3::Xxh3Default;
 
 fn digest_block(b: &[u8]) -> u64 {
-    let mut d = Digest::new();
-    d.update(b);
-    d.finish()
+    xxhash_rust::xxh3::xxh3_64(b)
 }
 
 /// The digests of the blocks of a stretch of a file, from bytes fed in file order in any
@@ -150,8 +83,8 @@ impl BlockDigests {
             self.at += take;
             b = &b[take..];
             if self.at.is_multiple_of(DIGEST_BLOCK) {
-                self.done.push(self.block.finish());
-                self.block = Digest::new();
+                self.done.push(self.block.digest());
+                self.block.reset();
             }
         }
     }
@@ -159,7 +92,7 @@ impl BlockDigests {
     /// The blocks' digests, once every byte up to the stretch's end was fed.
     pub fn blocks(mut self) -> Vec<u64> {
         if !self.at.is_multiple_of(DIGEST_BLOCK) {
-            self.done.push(self.block.finish());
+            self.done.push(self.block.digest());
         }
         self.done
     }
@@ -172,12 +105,12 @@ impl BlockDigests {
 
 /// The file's digest from its blocks' digests, in order.
 pub fn digest_blocks(blocks: impl Iterator<Item = u64>, len: usize) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    len.hash(&mut h);
+    let mut h = Digest::new();
+    h.update(&(len as u64).to_le_bytes());
     for b in blocks {
-        b.hash(&mut h);
+        h.update(&b.to_le_bytes());
     }
-    h.finish()
+    h.digest()
 }
 
 /// A digest of the content of a data file, computed on every core; equal to [`digest_file`]
@@ -207,7 +140,7 @@ pub fn digest_file(path: &Path) -> Option<u64> {
                     d.update(&buf[..n]);
                     at += n;
                 }
-                Some(d.finish())
+                Some(d.digest())
             },
         )
         .collect::<Option<_>>()?;

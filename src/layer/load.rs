@@ -1008,19 +1008,9 @@ fn split_collection(text: &str) -> Option<Vec<(usize, usize)>> {
     features
 }
 
-/// A fast 64-bit hash of a feature id, for the id lookup table.
+/// The hash of a feature id, for the id lookup table.
 pub(super) fn id_hash(s: &str) -> u64 {
-    let b = s.as_bytes();
-    let mut h: u64 = 0x9E37_79B9_7F4A_7C15 ^ (b.len() as u64);
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-        h = (h ^ w).wrapping_mul(0xBF58_476D_1CE4_E5B9).rotate_left(29);
-    }
-    let mut last = [0u8; 8];
-    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    h ^ (h >> 31)
+    xxhash_rust::xxh3::xxh3_64(s.as_bytes())
 }
 
 /// The features of one stretch of the file, parsed and gathered column by column.

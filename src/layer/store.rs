@@ -285,25 +285,10 @@ pub(super) fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
     word(a, n - 8) == word(b, n - 8)
 }
 
-/// A hash of a member from its length and three of its words (first, middle, last): cheap,
-/// and enough to tell apart the members of one segment; members it confuses are compared
-/// anyway, and the loser is kept inline.
+/// The hash of a dictionary entry or memo key.
 #[inline]
 fn hash(b: &[u8]) -> u64 {
-    // Whole words only where the text has them: a copy of a variable length is a call.
-    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-    let n = b.len();
-    let (first, mid, last) = if n >= 8 {
-        (word(0), word(n / 2 - 4), word(n - 8))
-    } else {
-        let mut w = [0u8; 8];
-        w[..n].copy_from_slice(b);
-        (u64::from_le_bytes(w), 0, 0)
-    };
-    let h = (first ^ (n as u64).rotate_left(56)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ mid.wrapping_mul(0xBF58_476D_1CE4_E5B9)
-        ^ last.rotate_left(23).wrapping_mul(0x94D0_49BB_1331_11EB);
-    h ^ (h >> 29)
+    xxhash_rust::xxh3::xxh3_64(b)
 }
 
 /// Values worked out once per distinct text: a map from text to `V` with the cheap hash and
