@@ -20,7 +20,6 @@ pub mod layer;
 pub mod metrics;
 pub mod progress;
 pub mod query;
-pub mod sort;
 pub mod synth;
 pub mod temporal;
 pub mod text;

@@ -202,7 +202,7 @@ fn hilbert_key(all: &Bbox) -> impl Fn([f64; 2], usize) -> u64 + Sync + '_ {
 /// The entries in tree order: `order` (keys from [`hilbert_key`]) sorted, and each entry's
 /// box and position fetched by the position packed in its key.
 fn pack(mut order: Vec<u64>, entry: impl Fn(usize) -> (Bbox, u32) + Sync) -> (Vec<Bbox>, Vec<u32>) {
-    crate::sort::sort_by_high_bits(&mut order, |k| (k >> 32) as u32);
+    radsort::sort(&mut order);
     order
         .par_iter()
         .with_min_len(4096)

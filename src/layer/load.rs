@@ -1621,7 +1621,8 @@ fn id_table(hashes: Vec<(usize, Vec<u64>)>, n: usize) -> Vec<(u64, u32)> {
             .map(move |(k, h)| (h, (first + k) as u32))
     }));
     ids.retain(|(_, i)| (*i as usize) < n);
-    crate::sort::sort_by_high_bits(&mut ids, |(h, _)| (h >> 32) as u32);
+    // Stable: equal hashes keep their positions in order.
+    radsort::sort_by_key(&mut ids, |(h, _)| *h);
     ids
 }
 
