@@ -8,6 +8,14 @@
 //! such, so it faults once per 2 MiB; growing it remaps its pages instead of copying them.
 //! Where the kernel gives no huge pages the advice is simply ignored.
 //!
+//! Measured against the alternatives on the load of a million incidents (the median of 9
+//! fresh processes each loading once, `cargo run --release --example load -- bench/out/data
+//! incidents 1`, 2-core Xeon, transparent huge pages on `madvise`): this allocator 1.145 s
+//! and 418 MB peak; mimalloc 1.545 s and 583 MB (three times the system time: it faults
+//! in and resets its pages itself); the system allocator alone 1.177 s; the system allocator
+//! with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` 1.135 s, a tie, but a tunable must be in the
+//! environment before the process starts, which a server cannot see to for itself.
+//!
 //! ```
 //! use std::alloc::{GlobalAlloc, Layout};
 //! let a = kat::alloc::HugePages;

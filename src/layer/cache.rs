@@ -17,7 +17,7 @@
 
 use super::column::{Column, Values};
 use super::digest::{digest_bytes, digest_file};
-use super::store::{block_for, places, Parts, PartsRef, Store};
+use super::store::{block_for, places, Store, StoreArrays, StoreArraysRef};
 use super::{CollectionSpec, Extent, Layer, Shapes};
 use crate::index::SpatialIndex;
 use crate::temporal::{format_instant, Interval};
@@ -245,7 +245,7 @@ fn assemble(
         || {
             let dict_text = section::<u8>(file, file_len, sec(0))?;
             let dict_ends = section::<u32>(file, file_len, sec(1))?;
-            let recs = section::<[u32; 3]>(file, file_len, sec(2))?;
+            let records = section::<[u32; 3]>(file, file_len, sec(2))?;
             let hashes = section::<u64>(file, file_len, sec(3))?;
             let positions = section::<u32>(file, file_len, sec(4))?;
             let points = section::<[f64; 2]>(file, file_len, sec(5))?;
@@ -274,18 +274,19 @@ fn assemble(
                 });
             }
             Some((
-                dict_text, dict_ends, recs, hashes, positions, points, times, unplaced, columns,
+                dict_text, dict_ends, records, hashes, positions, points, times, unplaced, columns,
             ))
         },
     );
-    let (dict_text, dict_ends, recs, hashes, positions, points, times, unplaced, columns) = rest?;
+    let (dict_text, dict_ends, records, hashes, positions, points, times, unplaced, columns) =
+        rest?;
     let (bytes, starts) = segments?;
-    let store = Store::from_parts(Parts {
+    let store = Store::from_arrays(StoreArrays {
         bytes,
         starts,
         dict_text,
         dict_ends,
-        recs,
+        records,
     })?;
     let fits = store.len() == n
         && hashes.len() == n
@@ -366,12 +367,12 @@ fn save(dir: &Path, layer: &Layer, source_len: u64) -> std::io::Result<u64> {
     let Shapes::Points(points) = &layer.shapes else {
         return Ok(0);
     };
-    let PartsRef {
+    let StoreArraysRef {
         segments,
         dict_text,
         dict_ends,
-        recs,
-    } = layer.store.parts();
+        records,
+    } = layer.store.arrays();
     let hashes: Vec<u64> = layer.ids.iter().map(|(h, _)| *h).collect();
     let positions: Vec<u32> = layer.ids.iter().map(|(_, p)| *p).collect();
     let times: Vec<[i64; 2]> = layer
@@ -401,7 +402,7 @@ fn save(dir: &Path, layer: &Layer, source_len: u64) -> std::io::Result<u64> {
     let mut parts: Vec<&[u8]> = vec![
         dict_text,
         bytemuck::cast_slice(dict_ends),
-        bytemuck::cast_slice(&recs),
+        bytemuck::cast_slice(&records),
         bytemuck::cast_slice(&hashes),
         bytemuck::cast_slice(&positions),
         bytemuck::cast_slice(points),

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod column;
 pub mod digest;
 mod error;
+pub mod json;
 mod load;
 pub mod onepass;
 pub mod store;

@@ -19,10 +19,7 @@
 //! assert!(feature(r#"{"type":"Feature","properties":{"n":01}}"#, &[]).is_none());
 //! ```
 
-use super::store::bytes_equal;
-
-/// Deeper nesting is left to serde_json (whose own limit is 128).
-const MAX_DEPTH: usize = 100;
+use super::json::{skip_whitespace, Validator, WantedMembers};
 
 /// What [`feature`] found, as slices of the feature's text.
 #[derive(Debug, PartialEq)]
@@ -51,11 +48,7 @@ pub fn feature_members<'a>(
 ) -> Option<FeatureMembers<'a>> {
     let (top, end) = object_members(text, wanted, members)?;
     let t = text.as_bytes();
-    let mut i = end;
-    while i < t.len() && matches!(t[i], b' ' | b'\n' | b'\r' | b'\t') {
-        i += 1;
-    }
-    (i == t.len()).then_some(top)
+    (skip_whitespace(t, end) == t.len()).then_some(top)
 }
 
 /// [`feature_members`] of the object that `text` starts with (after any whitespace), also
@@ -67,7 +60,7 @@ pub fn object_members<'a>(
 ) -> Option<(FeatureMembers<'a>, usize)> {
     members.clear();
     let t = text.as_bytes();
-    let s = Scan { text, t };
+    let s = Validator { text, t };
     let mut i = s.skip_whitespace(0);
     if t.get(i) != Some(&b'{') {
         return None;
@@ -99,7 +92,15 @@ pub fn object_members<'a>(
             _ => None,
         };
         let end = if slot == Some(3) && t.get(v) == Some(&b'{') {
-            s.object(v, 1, Some((wanted, &mut top.picked, &mut *members)))?
+            s.object(
+                v,
+                1,
+                Some(WantedMembers {
+                    names: wanted,
+                    values: &mut top.picked,
+                    spans: &mut *members,
+                }),
+            )?
         } else {
             s.value(v, 1)?
         };
@@ -142,240 +143,6 @@ pub fn object_members<'a>(
     Some((top, i + 1))
 }
 
-/// A mask whose lowest set bit falls in the first byte of `w` (little-endian) that is a
-/// quote, a backslash or below 0x20; 0 when there is none. Higher bits may be spurious, the
-/// lowest is exact: a borrow only runs upward from a byte that really matches.
-#[inline]
-fn special(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    zero(w ^ (ONES * u64::from(b'"')))
-        | zero(w ^ (ONES * u64::from(b'\\')))
-        | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
-}
-
-/// A bit for a member name, from its length and first byte: names with different bits
-/// differ.
-#[inline]
-fn sieve_bit(name: &[u8]) -> u64 {
-    let first = name.first().copied().unwrap_or(0) as usize;
-    1 << ((name.len() * 7 + first) % 64)
-}
-
-struct Scan<'a> {
-    text: &'a str,
-    t: &'a [u8],
-}
-
-impl<'a> Scan<'a> {
-    #[inline]
-    fn skip_whitespace(&self, mut i: usize) -> usize {
-        while i < self.t.len() && matches!(self.t[i], b' ' | b'\n' | b'\r' | b'\t') {
-            i += 1;
-        }
-        i
-    }
-
-    /// `t[i]` is the opening quote: the position after the closing one.
-    #[inline]
-    fn string(&self, mut i: usize) -> Option<usize> {
-        let t = self.t;
-        i += 1;
-        loop {
-            // Eight bytes at a time up to the first quote, backslash or control character.
-            while let Some(word) = t.get(i..i + 8) {
-                let m = special(u64::from_le_bytes(word.try_into().ok()?));
-                if m != 0 {
-                    i += (m.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
-            }
-            match *t.get(i)? {
-                b'"' => return Some(i + 1),
-                b'\\' => match t.get(i + 1)? {
-                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
-                    b'u' => i = self.unicode(i)?,
-                    _ => return None,
-                },
-                0..=0x1F => return None,
-                _ => i += 1,
-            }
-        }
-    }
-
-    /// `t[i..]` is `\\u` and four hex digits: the position after the escape, or after the
-    /// pair when it is a high surrogate followed by a low one. A lone surrogate (which
-    /// serde_json refuses) is left to serde_json to word.
-    #[inline]
-    fn unicode(&self, i: usize) -> Option<usize> {
-        let hex = |at: usize| -> Option<u32> {
-            let digits = self.t.get(at..at + 4)?;
-            let mut v = 0;
-            for d in digits {
-                v = v * 16 + char::from(*d).to_digit(16)?;
-            }
-            Some(v)
-        };
-        match hex(i + 2)? {
-            0xD800..=0xDBFF => {
-                if self.t.get(i + 6..i + 8)? != b"\\u" {
-                    return None;
-                }
-                matches!(hex(i + 8)?, 0xDC00..=0xDFFF).then_some(i + 12)
-            }
-            0xDC00..=0xDFFF => None,
-            _ => Some(i + 6),
-        }
-    }
-
-    /// A member name without escapes (its bytes), and the position after it. In a name
-    /// without escapes the first special byte is the closing quote: one scan decides both.
-    #[inline]
-    fn key(&self, i: usize) -> Option<(&'a [u8], usize)> {
-        let t = self.t;
-        if t.get(i) != Some(&b'"') {
-            return None;
-        }
-        let mut j = i + 1;
-        while let Some(word) = t.get(j..j + 8) {
-            let m = special(u64::from_le_bytes(word.try_into().ok()?));
-            if m != 0 {
-                j += (m.trailing_zeros() / 8) as usize;
-                break;
-            }
-            j += 8;
-        }
-        loop {
-            match *t.get(j)? {
-                b'"' => return Some((&t[i + 1..j], j + 1)),
-                b'\\' | 0..=0x1F => return None,
-                _ => j += 1,
-            }
-        }
-    }
-
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
-    fn number(&self, mut i: usize) -> Option<usize> {
-        let t = self.t;
-        let digits = |mut j: usize| {
-            let from = j;
-            while j < t.len() && t[j].is_ascii_digit() {
-                j += 1;
-            }
-            (j > from).then_some(j)
-        };
-        if t.get(i) == Some(&b'-') {
-            i += 1;
-        }
-        i = match t.get(i)? {
-            b'0' => i + 1,
-            b'1'..=b'9' => digits(i)?,
-            _ => return None,
-        };
-        if t.get(i) == Some(&b'.') {
-            i = digits(i + 1)?;
-        }
-        if matches!(t.get(i), Some(b'e' | b'E')) {
-            i += 1;
-            if matches!(t.get(i), Some(b'+' | b'-')) {
-                i += 1;
-            }
-            i = digits(i)?;
-        }
-        Some(i)
-    }
-
-    fn value(&self, i: usize, depth: usize) -> Option<usize> {
-        let t = self.t;
-        match *t.get(i)? {
-            b'"' => self.string(i),
-            b'{' => self.object(i, depth + 1, None),
-            b'[' => self.array(i, depth + 1),
-            b't' => t[i..].starts_with(b"true").then_some(i + 4),
-            b'f' => t[i..].starts_with(b"false").then_some(i + 5),
-            b'n' => t[i..].starts_with(b"null").then_some(i + 4),
-            b'-' | b'0'..=b'9' => self.number(i),
-            _ => None,
-        }
-    }
-
-    /// An object at `t[i]`; with `pick`, the values of the wanted members go to their slots
-    /// and every member's span to the list.
-    #[allow(clippy::type_complexity)]
-    fn object(
-        &self,
-        i: usize,
-        depth: usize,
-        mut pick: Option<(&[&str], &mut Vec<Option<&'a str>>, &mut Vec<(usize, usize)>)>,
-    ) -> Option<usize> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        let t = self.t;
-        let mut i = self.skip_whitespace(i + 1);
-        if t.get(i) == Some(&b'}') {
-            return Some(i + 1);
-        }
-        // The wanted names' lengths and first bytes, as bits: most members are not wanted,
-        // and one test tells most of them apart from every wanted name.
-        let sieve = pick.as_ref().map_or(0, |(wanted, _, _)| {
-            wanted.iter().fold(0, |m, w| m | sieve_bit(w.as_bytes()))
-        });
-        loop {
-            let from = i;
-            let (key, after) = self.key(i)?;
-            i = self.skip_whitespace(after);
-            if t.get(i) != Some(&b':') {
-                return None;
-            }
-            let v = self.skip_whitespace(i + 1);
-            let end = self.value(v, depth)?;
-            if let Some((wanted, slots, spans)) = pick.as_mut() {
-                spans.push((from, end));
-                // A property may be wanted twice (required and a queryable): both slots.
-                if sieve & sieve_bit(key) != 0 {
-                    for (slot, w) in slots.iter_mut().zip(wanted.iter()) {
-                        // Inlined: names that share a length and a first byte (`event_date`,
-                        // `event_type`) meet for every member of every feature.
-                        if bytes_equal(w.as_bytes(), key) {
-                            // A value starts and ends on ASCII bytes, so on characters.
-                            *slot = Some(self.text.get(v..end)?);
-                        }
-                    }
-                }
-            }
-            i = self.skip_whitespace(end);
-            match t.get(i) {
-                Some(b',') => i = self.skip_whitespace(i + 1),
-                Some(b'}') => return Some(i + 1),
-                _ => return None,
-            }
-        }
-    }
-
-    fn array(&self, i: usize, depth: usize) -> Option<usize> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        let t = self.t;
-        let mut i = self.skip_whitespace(i + 1);
-        if t.get(i) == Some(&b']') {
-            return Some(i + 1);
-        }
-        loop {
-            let end = self.value(i, depth)?;
-            i = self.skip_whitespace(end);
-            match t.get(i) {
-                Some(b',') => i = self.skip_whitespace(i + 1),
-                Some(b']') => return Some(i + 1),
-                _ => return None,
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,29 +166,6 @@ mod tests {
     }
 
     const GOOD: &str = r#"{"geometry":{"coordinates":[-72.86,19.56],"type":"Point"},"id":"SYN-1","properties":{"actors":["A","B"],"commune":"Anse Rouge","event_date":"2024-07-26","fatalities":10,"x":-1.5e-3,"ok":true,"no":false,"n":null,"nested":{"a":[{},[]]},"s":"tab\tquote\" slash\/ L\u00e9og\u00C2ne \ud83d\ude00"},"type":"Feature"}"#;
-
-    #[test]
-    fn the_word_scan_finds_the_first_special_byte() {
-        for at in 0..8 {
-            for b in [b'"', b'\\', 0x00, 0x1F, b'\n'] {
-                let mut w = *b"abcdefgh";
-                w[at] = b;
-                // Later bytes that also match do not move the answer.
-                if at < 7 {
-                    w[7] = b'"';
-                }
-                let m = special(u64::from_le_bytes(w));
-                assert_eq!(m.trailing_zeros() / 8, at as u32, "{w:?}");
-            }
-        }
-        assert_eq!(special(u64::from_le_bytes(*b"plain\xc3\xa9!")), 0);
-        assert_eq!(
-            special(u64::from_le_bytes([
-                0x20, 0x7F, 0x80, 0xFF, b'#', b']', b'[', b'}'
-            ])),
-            0
-        );
-    }
 
     #[test]
     fn finds_the_members_and_the_wanted_properties() {

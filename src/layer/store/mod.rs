@@ -34,123 +34,17 @@
 //! assert_eq!(store.id(0), "a");
 //! ```
 
+mod dict;
+mod segment;
+
+pub(super) use dict::bytes_equal;
+pub use dict::{SharedDict, TextMemo};
+pub use segment::{FramePiece, Segment, SegmentBuilder};
+
+use dict::Dict;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use segment::varint;
 use std::io::Write;
-use std::sync::{Mutex, PoisonError};
-
-/// Members longer than this are kept inline: long texts (a summary, a URL) rarely repeat.
-const INTERN_MAX: usize = 160;
-
-/// Members past this place in a feature are not remembered from one feature to the next.
-const MEMO_PLACES: usize = 64;
-
-/// Pieces of a prefix or suffix past this one are not remembered from one feature to the
-/// next.
-const FRAME_PLACES: usize = 8;
-
-/// The places remembered: the members', then the prefix's pieces, then the suffix's.
-const PLACES: usize = MEMO_PLACES + 2 * FRAME_PLACES;
-
-/// Pieces of a prefix or suffix meant to be shared but longer than this are kept inline.
-const FRAME_INTERN_MAX: usize = 64;
-
-/// A prefix or suffix piece meant to be shared whose place, after this many features, has
-/// met a new text for more than half of them, is kept inline from then on: that text was
-/// the feature's own (a `bbox`, a `title`), and a dictionary entry for each would cost more
-/// than the text.
-const FRAME_TRIAL: u32 = 256;
-
-/// Features stored together: their bytes, whose numbers refer to the layer's dictionary.
-#[derive(Debug, Default)]
-pub struct Segment {
-    bytes: Vec<u8>,
-}
-
-/// Members kept once: entry `k` is `text[ends[k]..ends[k + 1]]`.
-#[derive(Debug, Default)]
-struct Dict {
-    text: Vec<u8>,
-    ends: Vec<u32>,
-}
-
-impl Dict {
-    #[inline]
-    fn entry(&self, k: usize) -> &[u8] {
-        &self.text[self.ends[k] as usize..self.ends[k + 1] as usize]
-    }
-
-    fn len(&self) -> usize {
-        self.ends.len().saturating_sub(1)
-    }
-}
-
-/// The dictionary of a layer being stored, shared by the threads that store its blocks.
-///
-/// Each [`SegmentBuilder`] remembers the entries it has met in a small memo of its own, so
-/// the lock is taken only for a member the builder has not seen before: a few thousand
-/// times per block, against tens of thousands of members. Numbering every block's members
-/// in one dictionary as they are met means a segment never has to be rewritten (and copied)
-/// to join the layer.
-///
-/// ```
-/// use kat::layer::store::SharedDict;
-/// let dict = SharedDict::default();
-/// let a = dict.intern(br#""department":"Ouest""#);
-/// assert_eq!(dict.intern(br#""department":"Nord""#), a.map(|k| k + 1));
-/// assert_eq!(dict.intern(br#""department":"Ouest""#), a);
-/// ```
-#[derive(Debug)]
-pub struct SharedDict(Mutex<Interned>);
-
-#[derive(Debug)]
-struct Interned {
-    dict: Dict,
-    /// Hash of an entry's text → its number.
-    entries: HashMap<u64, u32, std::hash::BuildHasherDefault<Prehashed>>,
-}
-
-impl Default for SharedDict {
-    fn default() -> Self {
-        SharedDict(Mutex::new(Interned {
-            dict: Dict {
-                text: Vec::new(),
-                ends: vec![0],
-            },
-            entries: HashMap::default(),
-        }))
-    }
-}
-
-impl SharedDict {
-    /// The number of the entry holding `text`, added if new; None when its hash is held by
-    /// another text (rare: the member is then kept inline, which is still correct).
-    pub fn intern(&self, text: &[u8]) -> Option<u32> {
-        // A panic elsewhere leaves the dictionary whole: every entry is added in one step.
-        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let Interned { dict, entries } = &mut *guard;
-        let next = dict.len() as u32;
-        let k = *entries.entry(hash(text)).or_insert_with(|| {
-            dict.text.extend_from_slice(text);
-            dict.ends.push(dict.text.len() as u32);
-            next
-        });
-        bytes_equal(dict.entry(k as usize), text).then_some(k)
-    }
-
-    /// The dictionary, padded for the fixed-size copies of [`append`].
-    fn finish(self) -> Dict {
-        let mut dict = self
-            .0
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner)
-            .dict;
-        dict.text.extend_from_slice(&[0; PAD]);
-        dict.text.shrink_to_fit();
-        dict.ends.shrink_to_fit();
-        dict
-    }
-}
 
 /// A segment's bytes read with the layer's dictionary.
 #[derive(Clone, Copy)]
@@ -197,353 +91,6 @@ fn append(out: &mut Vec<u8>, p: TextSpan) {
         }
     } else {
         out.extend_from_slice(&base[start..start + len]);
-    }
-}
-
-/// Identity hashing for keys that are already hashes.
-#[derive(Default, Clone, Copy)]
-struct Prehashed(u64);
-
-impl std::hash::Hasher for Prehashed {
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only u64 keys are hashed");
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = x;
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// Builds a [`Segment`] one feature at a time, numbering its members in a [`SharedDict`].
-pub struct SegmentBuilder<'d> {
-    bytes: Vec<u8>,
-    dict: &'d SharedDict,
-    /// The entries this builder has met, by text: most members are found here, without
-    /// taking the dictionary's lock.
-    memo: TextMemo<u32>,
-    /// The entry the previous feature had at each member's place (where its text is in the
-    /// memo, and its number): many members (a null field, a constant) repeat there, and
-    /// comparing with one entry is cheaper than hashing.
-    last: Vec<Option<(u32, u32, u32)>>,
-    /// Per prefix or suffix place: the features that had a piece there, and those whose
-    /// piece was new to this builder.
-    frame_uses: [(u32, u32); 2 * FRAME_PLACES],
-}
-
-/// A piece of a feature's prefix or suffix, and whether it is text that other features
-/// repeat (`"type":"Feature"`) or the feature's own (its id, its coordinates).
-#[derive(Debug, Clone, Copy)]
-pub struct FramePiece<'a> {
-    pub text: &'a str,
-    pub shared: bool,
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-#[inline]
-fn varint(b: &[u8], at: &mut usize) -> usize {
-    let mut v = 0usize;
-    let mut shift = 0;
-    loop {
-        let x = b[*at];
-        *at += 1;
-        v |= usize::from(x & 0x7F) << shift;
-        if x < 0x80 {
-            return v;
-        }
-        shift += 7;
-    }
-}
-
-/// `a == b`, inlined: the members compared are short, where a call to memcmp costs more
-/// than the comparison. Compared a word at a time, the last word overlapping the one before.
-#[inline]
-pub(super) fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
-    if n < 8 {
-        return a.iter().zip(b).all(|(x, y)| x == y);
-    }
-    let mut at = 0;
-    while at + 8 < n {
-        if word(a, at) != word(b, at) {
-            return false;
-        }
-        at += 8;
-    }
-    word(a, n - 8) == word(b, n - 8)
-}
-
-/// The hash of a dictionary entry or memo key.
-#[inline]
-fn hash(b: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(b)
-}
-
-/// Values worked out once per distinct text: a map from text to `V` with the cheap hash and
-/// inlined comparison of the dictionaries. A text whose hash another text holds is simply
-/// not remembered (it is worked out again each time: rare, and still correct).
-///
-/// The texts are copied into one small buffer of the memo's own: a lookup compares against
-/// bytes that stay in cache, not against the first place the text was seen, far back in the
-/// file.
-///
-/// ```
-/// use kat::layer::store::TextMemo;
-/// let mut m = TextMemo::default();
-/// m.insert("\"Ouest\"", 7u32);
-/// assert_eq!(m.get("\"Ouest\""), Some(&7));
-/// assert_eq!(m.get("\"Nord\""), None);
-/// ```
-pub struct TextMemo<V> {
-    /// Hash → (where the text is in `texts`, its length, its value).
-    map: HashMap<u64, (u32, u32, V), std::hash::BuildHasherDefault<Prehashed>>,
-    texts: Vec<u8>,
-}
-
-impl<V> Default for TextMemo<V> {
-    fn default() -> Self {
-        TextMemo {
-            map: HashMap::default(),
-            texts: Vec::new(),
-        }
-    }
-}
-
-impl<V> TextMemo<V> {
-    #[inline]
-    pub fn get(&self, text: &str) -> Option<&V> {
-        self.find(text.as_bytes()).map(|(_, _, v)| v)
-    }
-
-    pub fn insert(&mut self, text: &str, v: V) {
-        self.keep(text.as_bytes(), v);
-    }
-
-    /// Where `text` is kept in the memo and its value.
-    #[inline]
-    fn find(&self, text: &[u8]) -> Option<(u32, u32, &V)> {
-        let (at, len, v) = self.map.get(&hash(text))?;
-        bytes_equal(self.kept(*at, *len), text).then_some((*at, *len, v))
-    }
-
-    #[inline]
-    fn kept(&self, at: u32, len: u32) -> &[u8] {
-        &self.texts[at as usize..(at + len) as usize]
-    }
-
-    /// Remembers `text`; where it is kept, or None when its hash is held by another text.
-    fn keep(&mut self, text: &[u8], v: V) -> Option<(u32, u32)> {
-        let texts = &mut self.texts;
-        let mut fresh = false;
-        let (at, len, _) = *self.map.entry(hash(text)).or_insert_with(|| {
-            fresh = true;
-            let at = texts.len() as u32;
-            texts.extend_from_slice(text);
-            (at, text.len() as u32, v)
-        });
-        fresh.then_some((at, len))
-    }
-}
-
-impl<'d> SegmentBuilder<'d> {
-    /// A builder whose members are numbered in `dict`.
-    pub fn new(dict: &'d SharedDict) -> Self {
-        Self::with_memo(dict, TextMemo::default())
-    }
-
-    /// A builder that starts from the entries of `dict` that an earlier builder met (as
-    /// [`finish_keeping_memo`](Self::finish_keeping_memo) gave them back): a thread that
-    /// builds one segment after another finds most members there, without taking the
-    /// dictionary's lock again.
-    pub fn with_memo(dict: &'d SharedDict, memo: TextMemo<u32>) -> Self {
-        SegmentBuilder {
-            bytes: Vec::new(),
-            dict,
-            memo,
-            last: Vec::new(),
-            frame_uses: [(0, 0); 2 * FRAME_PLACES],
-        }
-    }
-
-    /// A prefix or suffix piece at `place`; past the places remembered, kept inline.
-    fn frame_piece(&mut self, p: FramePiece, place: usize) {
-        let text = p.text.as_bytes();
-        let Some(uses) = place
-            .checked_sub(MEMO_PLACES)
-            .and_then(|k| self.frame_uses.get_mut(k))
-        else {
-            self.piece(text, false, PLACES);
-            return;
-        };
-        let trial_failed = uses.0 >= FRAME_TRIAL && uses.1 > uses.0 / 2;
-        let share = p.shared && text.len() <= FRAME_INTERN_MAX && !trial_failed;
-        if share && uses.0 < FRAME_TRIAL {
-            uses.0 += 1;
-            if self.memo.find(text).is_none() {
-                uses.1 += 1;
-            }
-        }
-        self.piece(text, share, place);
-    }
-
-    fn piece(&mut self, text: &[u8], share: bool, place: usize) {
-        if share && text.len() <= INTERN_MAX {
-            if let Some(Some((at, len, k))) = self.last.get(place) {
-                if bytes_equal(self.memo.kept(*at, *len), text) {
-                    put_varint(&mut self.bytes, u64::from(*k) << 1);
-                    return;
-                }
-            }
-            let found = match self.memo.find(text) {
-                Some((at, len, k)) => Some((Some((at, len)), *k)),
-                None => self.dict.intern(text).map(|k| (self.memo.keep(text, k), k)),
-            };
-            if let Some((kept, k)) = found {
-                put_varint(&mut self.bytes, u64::from(k) << 1);
-                if let (Some((at, len)), true) = (kept, place < PLACES) {
-                    if place >= self.last.len() {
-                        self.last.resize(place + 1, None);
-                    }
-                    self.last[place] = Some((at, len, k));
-                }
-                return;
-            }
-        }
-        put_varint(&mut self.bytes, ((text.len() as u64) << 1) | 1);
-        self.bytes.extend_from_slice(text);
-    }
-
-    /// Bytes written so far.
-    pub fn size(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// Room for `additional` more bytes. A segment that grows by doubling copies its bytes
-    /// at every step, into memory the kernel must fault in and zero each time.
-    pub fn reserve(&mut self, additional: usize) {
-        self.bytes.reserve(additional);
-    }
-
-    /// Adds a feature: its id, its text up to and including the `{` of its properties, the
-    /// properties' members and the rest of its text from their `}` on. Returns where it is
-    /// and the length of its JSON.
-    pub fn push<'m>(
-        &mut self,
-        id: &str,
-        prefix: &str,
-        members: impl IntoIterator<Item = &'m str>,
-        suffix: &str,
-    ) -> (u32, u32) {
-        self.push_with(id, prefix, members, suffix, true)
-    }
-
-    /// [`push`](Self::push), with members kept inline when `share` is false (a single
-    /// member that is really several, say).
-    pub fn push_with<'m>(
-        &mut self,
-        id: &str,
-        prefix: &str,
-        members: impl IntoIterator<Item = &'m str>,
-        suffix: &str,
-        share: bool,
-    ) -> (u32, u32) {
-        let prefix = [FramePiece {
-            text: prefix,
-            shared: false,
-        }];
-        let suffix = [FramePiece {
-            text: suffix,
-            shared: true,
-        }];
-        self.push_framed(id, &prefix, members, share, &suffix)
-    }
-
-    /// [`push_with`](Self::push_with), with the prefix and suffix given in pieces.
-    pub fn push_framed<'m>(
-        &mut self,
-        id: &str,
-        prefix: &[FramePiece],
-        members: impl IntoIterator<Item = &'m str>,
-        share: bool,
-        suffix: &[FramePiece],
-    ) -> (u32, u32) {
-        let at = self.bytes.len() as u32;
-        put_varint(&mut self.bytes, id.len() as u64);
-        self.bytes.extend_from_slice(id.as_bytes());
-        let mut len = 0;
-        put_varint(&mut self.bytes, prefix.len() as u64);
-        for (j, p) in prefix.iter().enumerate() {
-            let place = if j < FRAME_PLACES {
-                MEMO_PLACES + j
-            } else {
-                PLACES
-            };
-            self.frame_piece(*p, place);
-            len += p.text.len();
-        }
-        // The count goes before the members: reserve one byte and widen it only when needed.
-        let count_at = self.bytes.len();
-        self.bytes.push(0);
-        let mut n = 0u64;
-        for m in members {
-            let place = if (n as usize) < MEMO_PLACES {
-                n as usize
-            } else {
-                PLACES
-            };
-            self.piece(m.as_bytes(), share, place);
-            len += m.len() + usize::from(n > 0);
-            n += 1;
-        }
-        if n >= 0x80 {
-            let mut count = Vec::new();
-            put_varint(&mut count, n);
-            self.bytes
-                .splice(count_at..count_at + 1, count.iter().copied());
-        } else {
-            self.bytes[count_at] = n as u8;
-        }
-        put_varint(&mut self.bytes, suffix.len() as u64);
-        for (j, p) in suffix.iter().enumerate() {
-            let place = if j < FRAME_PLACES {
-                MEMO_PLACES + FRAME_PLACES + j
-            } else {
-                PLACES
-            };
-            self.frame_piece(*p, place);
-            len += p.text.len();
-        }
-        (at, len as u32)
-    }
-
-    pub fn finish(self) -> Segment {
-        self.finish_keeping_memo().0
-    }
-
-    /// [`finish`](Self::finish), also giving back the entries met, for the next builder of
-    /// the same dictionary.
-    pub fn finish_keeping_memo(mut self) -> (Segment, TextMemo<u32>) {
-        // Readable bytes past every piece, for the fixed-size copies of [`append`].
-        self.bytes.extend_from_slice(&[0; PAD]);
-        // The room reserved for a block's features is at most an eighth too much, and room
-        // never written is never given memory. Shrinking would move a block that crosses the
-        // allocator's mapping threshold: a copy into fresh memory, for nothing.
-        if self.bytes.capacity() - self.bytes.len() > self.bytes.len() / 4 {
-            self.bytes.shrink_to_fit();
-        }
-        (Segment { bytes: self.bytes }, self.memo)
     }
 }
 
@@ -638,7 +185,7 @@ pub struct Store {
     /// Where each segment starts in `bytes`, then the end of the last.
     starts: Vec<usize>,
     dict: Dict,
-    recs: Vec<FeatureRecord>,
+    records: Vec<FeatureRecord>,
 }
 
 /// A zeroed block for pieces of these lengths one after another, and where each starts (then
@@ -694,9 +241,9 @@ impl Store {
         let (segments, stored): (Vec<Vec<u8>>, Vec<_>) =
             parts.into_iter().map(|(seg, s)| (seg.bytes, s)).unzip();
         let (bytes, starts) = join_segments(segments);
-        let mut recs = Vec::with_capacity(n);
+        let mut records = Vec::with_capacity(n);
         for (k, stored) in stored.iter().enumerate() {
-            recs.extend(stored.iter().map(|(at, len)| FeatureRecord {
+            records.extend(stored.iter().map(|(at, len)| FeatureRecord {
                 seg: k as u32,
                 at: *at,
                 len: *len,
@@ -706,7 +253,7 @@ impl Store {
             bytes,
             starts,
             dict: dict.finish(),
-            recs,
+            records,
         }
     }
 
@@ -719,41 +266,41 @@ impl Store {
     }
 
     pub fn len(&self) -> usize {
-        self.recs.len()
+        self.records.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.recs.is_empty()
+        self.records.is_empty()
     }
 
     /// The id of feature `idx`.
     pub fn id(&self, idx: u32) -> &str {
-        let r = &self.recs[idx as usize];
+        let r = &self.records[idx as usize];
         self.view(r).id(r.at)
     }
 
     /// The length of feature `idx`'s JSON.
     pub fn json_len(&self, idx: u32) -> usize {
-        self.recs[idx as usize].len as usize
+        self.records[idx as usize].len as usize
     }
 
     /// Writes feature `idx` (see [`Segment::write`]).
     #[inline]
     pub fn write(&self, idx: u32, out: &mut Vec<u8>, distance_m: Option<f64>, links: Option<&str>) {
-        let r = &self.recs[idx as usize];
+        let r = &self.records[idx as usize];
         self.view(r).write(r.at, out, distance_m, links);
     }
 
     /// The address of feature `idx`'s record, for prefetching.
     pub fn record_at(&self, idx: u32) -> Option<*const u8> {
-        self.recs
+        self.records
             .get(idx as usize)
             .map(|r| (r as *const FeatureRecord).cast())
     }
 
     /// The address of feature `idx`'s bytes, for prefetching.
     pub fn bytes_at(&self, idx: u32) -> Option<*const u8> {
-        let r = self.recs.get(idx as usize)?;
+        let r = self.records.get(idx as usize)?;
         let start = self.starts.get(r.seg as usize)?;
         Some(self.bytes.as_ptr().wrapping_add(start + r.at as usize))
     }
@@ -763,35 +310,35 @@ impl Store {
         self.bytes.len()
             + self.dict.text.len()
             + 4 * self.dict.ends.len()
-            + self.recs.len() * std::mem::size_of::<FeatureRecord>()
+            + self.records.len() * std::mem::size_of::<FeatureRecord>()
     }
 }
 
 /// A [`Store`] taken apart into plain arrays, to be kept on disk by the layer cache and
 /// put back together.
-pub(super) struct Parts {
+pub(super) struct StoreArrays {
     /// The segments one after another, and where each starts (then the end of the last).
     pub bytes: Vec<u8>,
     pub starts: Vec<usize>,
     pub dict_text: Vec<u8>,
     pub dict_ends: Vec<u32>,
     /// Per feature: its segment, its offset there, the length of its JSON.
-    pub recs: Vec<[u32; 3]>,
+    pub records: Vec<[u32; 3]>,
 }
 
-/// [`Parts`], borrowed from a store (but for the records, which are laid out anew).
-pub(super) struct PartsRef<'s> {
+/// [`StoreArrays`], borrowed from a store (but for the records, which are laid out anew).
+pub(super) struct StoreArraysRef<'s> {
     pub segments: Vec<&'s [u8]>,
     pub dict_text: &'s [u8],
     pub dict_ends: &'s [u32],
-    pub recs: Vec<[u32; 3]>,
+    pub records: Vec<[u32; 3]>,
 }
 
 impl Store {
-    /// The segments, the dictionary and each feature's record, as [`Store::from_parts`] takes
+    /// The segments, the dictionary and each feature's record, as [`Store::from_arrays`] takes
     /// them.
-    pub(super) fn parts(&self) -> PartsRef<'_> {
-        PartsRef {
+    pub(super) fn arrays(&self) -> StoreArraysRef<'_> {
+        StoreArraysRef {
             segments: self
                 .starts
                 .windows(2)
@@ -799,19 +346,19 @@ impl Store {
                 .collect(),
             dict_text: &self.dict.text,
             dict_ends: &self.dict.ends,
-            recs: self.recs.iter().map(|r| [r.seg, r.at, r.len]).collect(),
+            records: self.records.iter().map(|r| [r.seg, r.at, r.len]).collect(),
         }
     }
 
     /// A store from its parts; None when they do not fit together (a dictionary entry or a
     /// record outside the bytes that hold it).
-    pub(super) fn from_parts(p: Parts) -> Option<Store> {
-        let Parts {
+    pub(super) fn from_arrays(p: StoreArrays) -> Option<Store> {
+        let StoreArrays {
             bytes,
             starts,
             dict_text,
             dict_ends,
-            recs,
+            records,
         } = p;
         let starts_ok = starts.first() == Some(&0)
             && starts.windows(2).all(|w| w[0] <= w[1])
@@ -822,7 +369,7 @@ impl Store {
                 .last()
                 .is_some_and(|e| *e as usize <= dict_text.len());
         let recs_ok = starts_ok
-            && recs.iter().all(|[seg, at, _]| {
+            && records.iter().all(|[seg, at, _]| {
                 let seg = *seg as usize;
                 seg + 1 < starts.len() && (*at as usize) < starts[seg + 1] - starts[seg]
             });
@@ -833,7 +380,7 @@ impl Store {
                 text: dict_text,
                 ends: dict_ends,
             },
-            recs: recs
+            records: records
                 .into_iter()
                 .map(|[seg, at, len]| FeatureRecord { seg, at, len })
                 .collect(),
@@ -843,6 +390,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::segment::FRAME_TRIAL;
     use super::*;
 
     fn written(store: &Store, i: u32, d: Option<f64>, links: Option<&str>) -> String {
@@ -1011,34 +559,34 @@ mod tests {
         let expected: Vec<String> = (0..120).map(|i| written(&store, i, None, None)).collect();
         assert_eq!(expected[41], r#"{"properties":{"k":1,"s":"1"}}"#);
         let apart = |store: &Store| {
-            let p = store.parts();
+            let p = store.arrays();
             let mut bytes = Vec::new();
             let mut starts = vec![0];
             for seg in &p.segments {
                 bytes.extend_from_slice(seg);
                 starts.push(bytes.len());
             }
-            Parts {
+            StoreArrays {
                 bytes,
                 starts,
                 dict_text: p.dict_text.to_vec(),
                 dict_ends: p.dict_ends.to_vec(),
-                recs: p.recs,
+                records: p.records,
             }
         };
-        let back = Store::from_parts(apart(&store)).expect("the parts fit");
+        let back = Store::from_arrays(apart(&store)).expect("the parts fit");
         for (i, want) in expected.iter().enumerate() {
             assert_eq!(&written(&back, i as u32, None, None), want);
         }
         // A record whose offset lies past the end of its own segment (inside the next one).
         let mut bad = apart(&store);
         let first_len = (bad.starts[1] - bad.starts[0]) as u32;
-        bad.recs[0][1] = first_len + 1;
-        assert!(Store::from_parts(bad).is_none());
+        bad.records[0][1] = first_len + 1;
+        assert!(Store::from_arrays(bad).is_none());
         // Segments that do not end where the bytes do.
         let mut bad = apart(&store);
         bad.starts.pop();
-        assert!(Store::from_parts(bad).is_none());
+        assert!(Store::from_arrays(bad).is_none());
     }
 
     #[test]

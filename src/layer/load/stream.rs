@@ -13,13 +13,14 @@
 //! costs that block a second walk from where the chain before it landed; it can never change
 //! what is loaded.
 
-use super::{
-    features_open, parse_feature, read_feature, scan, split_collection, Buffers, CollectionSpec,
-    Features, Memos, ParsedBlock, PartBuilder, Pool, RawFeature, FRAME_MAX,
-};
+use super::block::{BlockBuilder, BlockMemos, Buffers, ParsedBlock, Pool};
+use super::feature::{parse_feature, read_feature, RawFeature};
+use super::whole::{features_open, split_collection};
+use super::{ParsedFeatures, FRAME_MAX};
+use crate::catalog::config::CollectionSpec;
 use crate::layer::digest::{digest_blocks, BlockDigests, DIGEST_BLOCK};
-use crate::layer::onepass;
 use crate::layer::store::SharedDict;
+use crate::layer::{json, onepass};
 use rayon::prelude::*;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -83,7 +84,7 @@ fn walk_features(
     to: usize,
     more: bool,
     low: usize,
-    part: &mut PartBuilder,
+    part: &mut BlockBuilder,
 ) -> Walked {
     let t = text.as_bytes();
     let short = |at: Resume| {
@@ -111,7 +112,7 @@ fn walk_features(
                             )
                         }
                         // serde_json reads what the scan leaves, once its end is known.
-                        None => match scan::nested(t, p) {
+                        None => match json::nested_end(t, p) {
                             Some(end) => {
                                 let raw = &text[p..end];
                                 let parsed = parse_feature(
@@ -140,7 +141,7 @@ fn walk_features(
                 end
             }
         };
-        let q = scan::skip_whitespace(t, end);
+        let q = json::skip_whitespace(t, end);
         match t.get(q) {
             None => return short(Resume::After(end)),
             Some(b']') => {
@@ -150,7 +151,7 @@ fn walk_features(
                 }
             }
             Some(b',') => {
-                let r = scan::skip_whitespace(t, q + 1);
+                let r = json::skip_whitespace(t, q + 1);
                 match t.get(r) {
                     None => return short(Resume::After(end)),
                     Some(b'{') => {}
@@ -266,23 +267,22 @@ enum Guess {
 /// The first `{` in `t[from..to]` that follows `}` and a comma and holds a feature; with
 /// `cut`, a candidate whose object `t` does not hold whole is told, not skipped.
 fn guess(t: &[u8], from: usize, to: usize, cut: bool) -> Guess {
-    let is_ws = |b: u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
     let mut c = from;
     while let Some(k) = memchr::memchr(b'{', &t[c..to]) {
         c += k;
         let mut b = c;
-        while b > 0 && is_ws(t[b - 1]) {
+        while b > 0 && json::is_whitespace(t[b - 1]) {
             b -= 1;
         }
         let comma = b > 0 && t[b - 1] == b',';
         if comma {
             b -= 1;
-            while b > 0 && is_ws(t[b - 1]) {
+            while b > 0 && json::is_whitespace(t[b - 1]) {
                 b -= 1;
             }
         }
         if comma && b > 0 && t[b - 1] == b'}' {
-            match scan::nested(t, c) {
+            match json::nested_end(t, c) {
                 Some(end) if is_feature(&t[c..end]) => return Guess::At(c),
                 None if cut => return Guess::Cut(c),
                 _ => {}
@@ -298,12 +298,12 @@ fn guess(t: &[u8], from: usize, to: usize, cut: bool) -> Guess {
 /// file is not plain enough for that (no `features` array near its start, a stray value in
 /// the array, a collection member too large after it...): the caller reads it whole, which
 /// decides what is wrong.
-pub(super) fn stream_structure(
+pub(super) fn stream_file(
     path: &Path,
     spec: &CollectionSpec,
     wanted: &[&str],
     block: usize,
-) -> std::io::Result<Option<Features>> {
+) -> std::io::Result<Option<ParsedFeatures>> {
     let file = std::fs::File::open(path)?;
     let len = file.metadata()?.len() as usize;
     let mut head = vec![0u8; len.min(FRAME_MAX)];
@@ -311,7 +311,7 @@ pub(super) fn stream_structure(
     let Some(open) = features_open(&head) else {
         return Ok(None);
     };
-    let first = scan::skip_whitespace(&head, open + 1);
+    let first = json::skip_whitespace(&head, open + 1);
     if first >= head.len() {
         return Ok(None);
     }
@@ -322,13 +322,13 @@ pub(super) fn stream_structure(
 
     let blocks = len.div_ceil(block);
     let buffers = Buffers::default();
-    let pool = Pool::<Memos>::default();
+    let pool = Pool::<BlockMemos>::default();
     let dict = SharedDict::default();
     // The block's chain from `start`, or from its guess.
     let piece = block.min(READ_PIECE);
     // The block's chain from `start`, or from its guess; its digests on the first walk.
     let walk = |buf: &mut Vec<u8>,
-                memos: &mut Memos,
+                memos: &mut BlockMemos,
                 k: usize,
                 start: Option<usize>,
                 digest: bool|
@@ -397,7 +397,7 @@ pub(super) fn stream_structure(
             }
         };
         found.start = Some(w.base + p);
-        let mut part = PartBuilder::with_memos(spec, &dict, 0, std::mem::take(memos));
+        let mut part = BlockBuilder::with_memos(spec, &dict, 0, std::mem::take(memos));
         let mut at = Resume::Feature(0);
         loop {
             // The window may end inside a character; bytes that are not UTF-8 end the walk
@@ -491,7 +491,7 @@ pub(super) fn stream_structure(
             _ => return Ok(None),
         }
     }
-    Ok(Some(Features {
+    Ok(Some(ParsedFeatures {
         n,
         parts,
         dict,
@@ -599,7 +599,7 @@ mod tests {
         for (name, text) in layouts(&want) {
             let path = write(name, &text);
             for block in [700, 4096, 1 << 20] {
-                let got = stream_structure(&path, spec, &wanted, block)
+                let got = stream_file(&path, spec, &wanted, block)
                     .unwrap()
                     .unwrap_or_else(|| panic!("{name}, blocks of {block}: not streamed"));
                 assert_eq!(got.n, want.len(), "{name}, blocks of {block}");
@@ -628,7 +628,7 @@ mod tests {
             "empty",
             "{\"type\": \"FeatureCollection\", \"features\": [ ]}",
         );
-        let got = stream_structure(&path, &incidents(), &[], 4096)
+        let got = stream_file(&path, &incidents(), &[], 4096)
             .unwrap()
             .unwrap();
         assert_eq!(got.n, 0);
@@ -657,9 +657,7 @@ mod tests {
             let path = write(name, &text);
             for block in [700, 1 << 20] {
                 assert!(
-                    stream_structure(&path, spec, &wanted, block)
-                        .unwrap()
-                        .is_none(),
+                    stream_file(&path, spec, &wanted, block).unwrap().is_none(),
                     "{name}, blocks of {block}"
                 );
             }
@@ -677,9 +675,7 @@ mod tests {
         let doc = json!({"type": "FeatureCollection", "features": fs});
         let path = write("bad-feature", &doc.to_string());
         for block in [700, 1 << 20] {
-            let got = stream_structure(&path, spec, &wanted, block)
-                .unwrap()
-                .unwrap();
+            let got = stream_file(&path, spec, &wanted, block).unwrap().unwrap();
             let failures: Vec<usize> = got
                 .parts
                 .iter()
