@@ -9,6 +9,11 @@
 //! of the feature, deep nesting, any malformed text), and the loader then takes the serde_json
 //! path, which decides and words the error.
 //!
+//! Measured alone against the crates doing the same job (every feature of the 1M-incident
+//! file checked and 15 properties picked, one core, median of 5, 2-core Xeon): this scan
+//! 0.72 s; serde_json with a picking visitor (the fallback path) 1.77 s; sonic-rs's checked
+//! `get_many` of the same paths 1.51 s, and its serde path 2.17 s.
+//!
 //! ```
 //! use kat::layer::onepass::feature;
 //! let f = r#"{"type":"Feature","id":"a","geometry":null,"properties":{"n":1,"s":"x"}}"#;
