@@ -22,7 +22,7 @@ pub(super) struct ParsedBlock {
     /// Each feature's point: NaN for a feature without a geometry, or whose geometry is
     /// another shape (listed in `shapes`). A layer of points then needs one copy of them.
     pub(super) points: Vec<[f64; 2]>,
-    /// The features whose geometry is not a point: their position in the part, and shape.
+    /// The features whose geometry is not a point: their position in the block, and shape.
     pub(super) shapes: Vec<(u32, Box<Geometry<f64>>)>,
     pub(super) times: Vec<Interval>,
     /// Per queryable: distinct raw values (in order of first appearance) and each feature's
@@ -31,7 +31,7 @@ pub(super) struct ParsedBlock {
     pub(super) codes: Vec<Vec<u32>>,
     pub(super) tmin: i64,
     pub(super) tmax: i64,
-    /// The first failure: the feature's position in the part and what is wrong.
+    /// The first failure: the feature's position in the block and what is wrong.
     pub(super) error: Option<(usize, FeatureError)>,
 }
 
@@ -54,23 +54,23 @@ pub(super) fn parse_block(
     spans: &[(usize, usize)],
     dict: &SharedDict,
 ) -> ParsedBlock {
-    let mut part = BlockBuilder::new(spec, dict, spans.len());
+    let mut block = BlockBuilder::new(spec, dict, spans.len());
     for span in spans {
         let raw = &text[span.0..span.1];
-        let parsed = parse_feature(spec, wanted, raw, &mut part.members, &mut part.dates);
-        if !part.add(raw, parsed) {
+        let parsed = parse_feature(spec, wanted, raw, &mut block.members, &mut block.dates);
+        if !block.add(raw, parsed) {
             break;
         }
     }
-    let mut part = part.finish();
-    part.first = first;
-    part
+    let mut block = block.finish();
+    block.first = first;
+    block
 }
 
 /// Gathers parsed features into a [`ParsedBlock`], one at a time, until the first that fails.
 pub(super) struct BlockBuilder<'s> {
     pub(super) spec: &'s CollectionSpec,
-    pub(super) part: ParsedBlock,
+    pub(super) block: ParsedBlock,
     pub(super) segment: SegmentBuilder<'s>,
     /// The members of the feature being read, as the one-pass scan lists them.
     pub(super) members: Vec<(usize, usize)>,
@@ -103,7 +103,7 @@ impl<'s> BlockBuilder<'s> {
         let nq = spec.queryables.len();
         BlockBuilder {
             spec,
-            part: ParsedBlock {
+            block: ParsedBlock {
                 first: 0,
                 segment: Segment::default(),
                 stored: Vec::with_capacity(n),
@@ -124,27 +124,27 @@ impl<'s> BlockBuilder<'s> {
         }
     }
 
-    /// Adds the feature `raw` as read; false (and the part records why) when it failed.
+    /// Adds the feature `raw` as read; false (and the block records why) when it failed.
     pub(super) fn add<'t>(
         &mut self,
         raw: &'t str,
         parsed: Result<ParsedFeature<'t>, FeatureError>,
     ) -> bool {
         let spec = self.spec;
-        let part = &mut self.part;
-        let k = part.points.len();
+        let block = &mut self.block;
+        let k = block.points.len();
         let p = match parsed {
             Ok(p) => p,
             Err(e) => {
-                part.error = Some((k, e));
+                block.error = Some((k, e));
                 return false;
             }
         };
         let (from, to) = p.props;
         let prefix = frame(raw, 0, from + 1, &p.own);
         let suffix = frame(raw, to - 1, raw.len(), &p.own);
-        part.id_hashes.push(id_hash(&p.id));
-        part.stored.push(if p.listed {
+        block.id_hashes.push(id_hash(&p.id));
+        block.stored.push(if p.listed {
             self.segment.push_framed(
                 &p.id,
                 &prefix,
@@ -164,26 +164,26 @@ impl<'s> BlockBuilder<'s> {
             )
         });
         if k == 0 {
-            // Room for as many features as the part expects, going by the first one's size
+            // Room for as many features as the block expects, going by the first one's size
             // (room never written is never given memory).
-            let room = self.segment.size() * part.stored.capacity() * 9 / 8;
+            let room = self.segment.size() * block.stored.capacity() * 9 / 8;
             self.segment.reserve(room);
         }
         const NOWHERE: [f64; 2] = [f64::NAN, f64::NAN];
         match p.geom {
-            FeatureGeometry::None => part.points.push(NOWHERE),
-            FeatureGeometry::Point(pt) => part.points.push(pt),
+            FeatureGeometry::None => block.points.push(NOWHERE),
+            FeatureGeometry::Point(pt) => block.points.push(pt),
             FeatureGeometry::Shape(g) => {
-                part.points.push(NOWHERE);
-                part.shapes.push((k as u32, g));
+                block.points.push(NOWHERE);
+                block.shapes.push((k as u32, g));
             }
         }
         if spec.time_property.is_some() {
             if let Some(t) = p.time {
-                part.tmin = part.tmin.min(t.start);
-                part.tmax = part.tmax.max(t.end);
+                block.tmin = block.tmin.min(t.start);
+                block.tmax = block.tmax.max(t.end);
             }
-            part.times.push(p.time.unwrap_or(Interval::ALL));
+            block.times.push(p.time.unwrap_or(Interval::ALL));
         }
         for (c, v) in p.values.into_iter().take(spec.queryables.len()).enumerate() {
             // Keyed by the raw text, so that a value seen before costs one lookup: no
@@ -203,12 +203,12 @@ impl<'s> BlockBuilder<'s> {
                         let code = match text {
                             Ok(None) => u32::MAX,
                             Ok(Some(text)) => {
-                                part.distinct[c].push(text.as_ref().into());
-                                part.distinct[c].len() as u32 - 1
+                                block.distinct[c].push(text.as_ref().into());
+                                block.distinct[c].len() as u32 - 1
                             }
                             Err(e) => {
                                 let problem = format!("\"{}\": {e}", q.property);
-                                part.error =
+                                block.error =
                                     Some((k, FeatureError::new(Some(p.id.to_string()), problem)));
                                 return false;
                             }
@@ -218,21 +218,21 @@ impl<'s> BlockBuilder<'s> {
                     }
                 },
             };
-            part.codes[c].push(code);
+            block.codes[c].push(code);
         }
         true
     }
 
     /// Room for `n` more features.
     pub(super) fn reserve(&mut self, n: usize) {
-        let part = &mut self.part;
-        part.stored.reserve(n);
-        part.id_hashes.reserve(n);
-        part.points.reserve(n);
+        let block = &mut self.block;
+        block.stored.reserve(n);
+        block.id_hashes.reserve(n);
+        block.points.reserve(n);
         if self.spec.time_property.is_some() {
-            part.times.reserve(n);
+            block.times.reserve(n);
         }
-        for c in &mut part.codes {
+        for c in &mut block.codes {
             c.reserve(n);
         }
     }
@@ -243,11 +243,11 @@ impl<'s> BlockBuilder<'s> {
 
     /// [`finish`](Self::finish), also giving back what it learnt, for the next builder.
     pub(super) fn finish_keeping_memos(self) -> (ParsedBlock, BlockMemos) {
-        let mut part = self.part;
+        let mut block = self.block;
         let (segment, entries) = self.segment.finish_keeping_memo();
-        part.segment = segment;
+        block.segment = segment;
         (
-            part,
+            block,
             BlockMemos {
                 entries,
                 dates: self.dates,

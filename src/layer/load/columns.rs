@@ -20,15 +20,15 @@ pub(super) struct Indexed {
     pub(super) extent: Extent,
 }
 
-/// Gathers the parts' geometries, dates and filter values into the layer's columns (each
+/// Gathers the blocks' geometries, dates and filter values into the layer's columns (each
 /// distinct value folded once) and indexes the geometries.
 pub(super) fn gather_columns(
     spec: &CollectionSpec,
-    mut parts: Vec<ParsedBlock>,
+    mut blocks: Vec<ParsedBlock>,
     n: usize,
     phase: &(dyn Fn(&str) + Sync),
 ) -> Indexed {
-    let all_points = parts.iter().all(|p| p.shapes.is_empty());
+    let all_points = blocks.iter().all(|p| p.shapes.is_empty());
     let mut points: Vec<[f64; 2]> = Vec::new();
     let mut shapes: Vec<Option<Geometry<f64>>> = Vec::new();
     // A layer of points is indexed from its points; others from their shapes' boxes.
@@ -36,15 +36,15 @@ pub(super) fn gather_columns(
     let mut positions: Vec<u32> = Vec::new();
     let mut unplaced = Vec::new();
     let mut times = spec.time_property.as_ref().map(|_| Vec::with_capacity(n));
-    // The columns' dictionaries first, part by part in order: distinct values are few. Each
+    // The columns' dictionaries first, block by block in order: distinct values are few. Each
     // distinct text gets one code for the layer.
     let ncol = spec.queryables.len();
     let mut texts: Vec<Vec<Box<str>>> = vec![Vec::new(); ncol];
     let mut codes_of: Vec<HashMap<Box<str>, u32>> = vec![HashMap::new(); ncol];
-    let mut part_codes: Vec<Vec<Vec<u32>>> = vec![Vec::with_capacity(parts.len()); ncol];
-    for part in &parts {
+    let mut block_codes: Vec<Vec<Vec<u32>>> = vec![Vec::with_capacity(blocks.len()); ncol];
+    for block in &blocks {
         for c in 0..ncol {
-            let global: Vec<u32> = part.distinct[c]
+            let global: Vec<u32> = block.distinct[c]
                 .iter()
                 .map(|v| match codes_of[c].get(v) {
                     Some(code) => *code,
@@ -56,7 +56,7 @@ pub(super) fn gather_columns(
                     }
                 })
                 .collect();
-            part_codes[c].push(global);
+            block_codes[c].push(global);
         }
     }
     drop(codes_of);
@@ -70,21 +70,21 @@ pub(super) fn gather_columns(
             codes: Vec::with_capacity(n),
         })
         .collect();
-    let tmin = parts.iter().map(|p| p.tmin).min().unwrap_or(i64::MAX);
-    let tmax = parts.iter().map(|p| p.tmax).max().unwrap_or(i64::MIN);
-    let mut part_shapes: Vec<_> = parts
+    let tmin = blocks.iter().map(|p| p.tmin).min().unwrap_or(i64::MAX);
+    let tmax = blocks.iter().map(|p| p.tmax).max().unwrap_or(i64::MIN);
+    let mut block_shapes: Vec<_> = blocks
         .iter_mut()
         .map(|p| std::mem::take(&mut p.shapes))
         .collect();
-    // Then each array joined from the parts on its own core: they are copies into fresh
+    // Then each array joined from the blocks on its own core: they are copies into fresh
     // memory, where each page's first touch costs more than the copy.
-    let parts = &parts;
+    let blocks = &blocks;
     rayon::scope(|scope| {
         scope.spawn(|_| {
             if all_points {
                 points.reserve(n);
-                for part in parts {
-                    points.extend_from_slice(&part.points);
+                for block in blocks {
+                    points.extend_from_slice(&block.points);
                 }
                 unplaced.extend(
                     points
@@ -98,10 +98,10 @@ pub(super) fn gather_columns(
             shapes.reserve(n);
             boxes.reserve(n);
             positions.reserve(n);
-            for (part, part_shapes) in parts.iter().zip(part_shapes.iter_mut()) {
-                let placed = |k: usize| (part.first + k) as u32;
-                let mut others = std::mem::take(part_shapes).into_iter().peekable();
-                for (k, pt) in part.points.iter().enumerate() {
+            for (block, block_shapes) in blocks.iter().zip(block_shapes.iter_mut()) {
+                let placed = |k: usize| (block.first + k) as u32;
+                let mut others = std::mem::take(block_shapes).into_iter().peekable();
+                for (k, pt) in block.points.iter().enumerate() {
                     let idx = placed(k);
                     if let Some((_, g)) = others.next_if(|(j, _)| *j as usize == k) {
                         let r = g.bounding_rect().expect("checked when parsed");
@@ -121,15 +121,15 @@ pub(super) fn gather_columns(
         });
         if let Some(times) = times.as_mut() {
             scope.spawn(move |_| {
-                for part in parts {
-                    times.extend_from_slice(&part.times);
+                for block in blocks {
+                    times.extend_from_slice(&block.times);
                 }
             });
         }
-        for (c, (col, globals)) in columns.iter_mut().zip(&part_codes).enumerate() {
+        for (c, (col, globals)) in columns.iter_mut().zip(&block_codes).enumerate() {
             scope.spawn(move |_| {
-                for (part, global) in parts.iter().zip(globals) {
-                    col.codes.extend(part.codes[c].iter().map(|l| {
+                for (block, global) in blocks.iter().zip(globals) {
+                    col.codes.extend(block.codes[c].iter().map(|l| {
                         if *l == u32::MAX {
                             u32::MAX
                         } else {

@@ -47,8 +47,8 @@ const FRAME_MAX: usize = 1 << 20;
 /// A layer's features, parsed.
 struct ParsedFeatures {
     n: usize,
-    parts: Vec<ParsedBlock>,
-    /// The dictionary of the parts' segments.
+    blocks: Vec<ParsedBlock>,
+    /// The dictionary of the blocks' segments.
     dict: SharedDict,
     digest: u64,
 }
@@ -119,7 +119,7 @@ fn build_layer(
     };
     let ParsedFeatures {
         n,
-        mut parts,
+        mut blocks,
         dict,
         digest,
     } = features;
@@ -130,15 +130,15 @@ fn build_layer(
         problem,
     };
     // The first feature that fails to parse; features after it are not looked at.
-    let failed = parts
+    let failed = blocks
         .iter()
         .find_map(|p| p.failure().map(|(i, e)| (i, e.clone())));
     let parsed_n = failed.as_ref().map_or(n, |(i, _)| *i);
 
     // Ids: a table of (hash, position) sorted by hash; equal ids sit together.
-    let mut segments = Vec::with_capacity(parts.len());
-    let mut hashes = Vec::with_capacity(parts.len());
-    for p in &mut parts {
+    let mut segments = Vec::with_capacity(blocks.len());
+    let mut hashes = Vec::with_capacity(blocks.len());
+    for p in &mut blocks {
         segments.push((
             std::mem::take(&mut p.segment),
             std::mem::take(&mut p.stored),
@@ -166,7 +166,7 @@ fn build_layer(
                 },
             )
         },
-        move || unfailed.then(|| gather_columns(spec, parts, n, &phase)),
+        move || unfailed.then(|| gather_columns(spec, blocks, n, &phase)),
     );
     let duplicate = first_duplicate(&ids, &store);
     let id_of = |i: usize| -> &str { store.id(i as u32) };
@@ -213,7 +213,7 @@ fn build_layer(
 }
 
 /// The id lookup table of the first `n` features, `(hash of the id, position)` sorted, from
-/// the parts' hashes (each with the position of its first feature).
+/// the blocks' hashes (each with the position of its first feature).
 fn id_table(hashes: Vec<(usize, Vec<u64>)>, n: usize) -> Vec<(u64, u32)> {
     let mut ids: Vec<(u64, u32)> = Vec::with_capacity(n);
     ids.par_extend(hashes.into_par_iter().flat_map_iter(|(first, h)| {

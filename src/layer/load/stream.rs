@@ -38,7 +38,7 @@ const READ_PIECE: usize = 64 << 10;
 /// How a walk along the features of a window ended.
 enum Walked {
     /// At the first feature starting at or after the block's end, or at the `]` that closes
-    /// the array (`closed`); a position in the window. Also when a feature failed (the part
+    /// the array (`closed`); a position in the window. Also when a feature failed (the block
     /// says which).
     Stopped { landing: usize, closed: bool },
     /// The window ends too soon after this position: read on, and go on from there.
@@ -71,7 +71,7 @@ impl Resume {
     }
 }
 
-/// Reads the chain of features from `from` into `part`: each feature, a comma, the next,
+/// Reads the chain of features from `from` into `builder`: each feature, a comma, the next,
 /// until one starts at or after `to` or the array closes. Each feature is read by the same
 /// one-pass scan that finds its end. With `more`, a window that more of the file will
 /// follow: a feature starting within `low` bytes of its end is left for the next.
@@ -84,7 +84,7 @@ fn walk_features(
     to: usize,
     more: bool,
     low: usize,
-    part: &mut BlockBuilder,
+    builder: &mut BlockBuilder,
 ) -> Walked {
     let t = text.as_bytes();
     let short = |at: Resume| {
@@ -103,12 +103,12 @@ fn walk_features(
                     return Walked::More(at);
                 }
                 let (raw, parsed) =
-                    match onepass::object_members(&text[p..], wanted, &mut part.members) {
+                    match onepass::object_members(&text[p..], wanted, &mut builder.members) {
                         Some((top, end)) => {
                             let raw = &text[p..p + end];
                             (
                                 raw,
-                                read_feature(spec, wanted, raw, Some(top), &mut part.dates),
+                                read_feature(spec, wanted, raw, Some(top), &mut builder.dates),
                             )
                         }
                         // serde_json reads what the scan leaves, once its end is known.
@@ -119,8 +119,8 @@ fn walk_features(
                                     spec,
                                     wanted,
                                     raw,
-                                    &mut part.members,
-                                    &mut part.dates,
+                                    &mut builder.members,
+                                    &mut builder.dates,
                                 );
                                 (raw, parsed)
                             }
@@ -128,11 +128,11 @@ fn walk_features(
                         },
                     };
                 let end = p + raw.len();
-                if part.part.points.is_empty() {
+                if builder.block.points.is_empty() {
                     // Room for the block's features, going by the first one's length.
-                    part.reserve(to.saturating_sub(p) / raw.len().max(1) * 9 / 8 + 16);
+                    builder.reserve(to.saturating_sub(p) / raw.len().max(1) * 9 / 8 + 16);
                 }
-                if !part.add(raw, parsed) {
+                if !builder.add(raw, parsed) {
                     return Walked::Stopped {
                         landing: end,
                         closed: false,
@@ -239,7 +239,7 @@ struct Stretch {
     closed: bool,
     /// None when the chain did not hold together (something other than features and
     /// commas, or no end).
-    part: Option<ParsedBlock>,
+    parsed: Option<ParsedBlock>,
 }
 
 /// Whether `text` reads as a GeoJSON feature's object (a guess, checked later).
@@ -354,7 +354,7 @@ pub(super) fn stream_file(
             start: None,
             landing: to,
             closed: false,
-            part: None,
+            parsed: None,
         };
         if empty {
             found.digests = w.digests(piece)?;
@@ -397,7 +397,7 @@ pub(super) fn stream_file(
             }
         };
         found.start = Some(w.base + p);
-        let mut part = BlockBuilder::with_memos(spec, &dict, 0, std::mem::take(memos));
+        let mut builder = BlockBuilder::with_memos(spec, &dict, 0, std::mem::take(memos));
         let mut at = Resume::Feature(0);
         loop {
             // The window may end inside a character; bytes that are not UTF-8 end the walk
@@ -411,11 +411,20 @@ pub(super) fn stream_file(
                 }
             };
             let to_here = to.saturating_sub(w.base + p);
-            match walk_features(spec, wanted, text, at, to_here, more, piece / 4, &mut part) {
+            match walk_features(
+                spec,
+                wanted,
+                text,
+                at,
+                to_here,
+                more,
+                piece / 4,
+                &mut builder,
+            ) {
                 Walked::Stopped { landing, closed } => {
                     (found.landing, found.closed) = (w.base + p + landing, closed);
-                    let (done, learnt) = part.finish_keeping_memos();
-                    found.part = Some(done);
+                    let (done, learnt) = builder.finish_keeping_memos();
+                    found.parsed = Some(done);
                     *memos = learnt;
                     break;
                 }
@@ -444,7 +453,7 @@ pub(super) fn stream_file(
     // In file order: a block's chain stands when the one before landed on its start.
     let mut expect = first;
     let mut close = empty.then_some(first);
-    let mut parts = Vec::with_capacity(blocks);
+    let mut parsed_blocks = Vec::with_capacity(blocks);
     let mut digests = Vec::with_capacity(len.div_ceil(DIGEST_BLOCK));
     let mut n = 0;
     let mut failed = false;
@@ -455,18 +464,18 @@ pub(super) fn stream_file(
         if failed || close.is_some() || expect >= ((k + 1) * block).min(len) {
             continue;
         }
-        let s = if s.part.is_some() && s.start == Some(expect) {
+        let s = if s.parsed.is_some() && s.start == Some(expect) {
             s
         } else {
             buffers.with(|buf| pool.with(|memos| walk(buf, memos, k, Some(expect), false)))?
         };
-        let Some(mut part) = s.part else {
+        let Some(mut parsed) = s.parsed else {
             return Ok(None);
         };
-        part.first = n;
-        n += part.points.len();
-        failed = part.error.is_some();
-        parts.push(part);
+        parsed.first = n;
+        n += parsed.points.len();
+        failed = parsed.error.is_some();
+        parsed_blocks.push(parsed);
         expect = s.landing;
         close = s.closed.then_some(s.landing);
     }
@@ -493,7 +502,7 @@ pub(super) fn stream_file(
     }
     Ok(Some(ParsedFeatures {
         n,
-        parts,
+        blocks: parsed_blocks,
         dict,
         digest: digest_blocks(digests.into_iter(), len),
     }))
@@ -603,9 +612,9 @@ mod tests {
                     .unwrap()
                     .unwrap_or_else(|| panic!("{name}, blocks of {block}: not streamed"));
                 assert_eq!(got.n, want.len(), "{name}, blocks of {block}");
-                assert!(got.parts.iter().all(|p| p.error.is_none()));
+                assert!(got.blocks.iter().all(|p| p.error.is_none()));
                 let store = Store::build(
-                    got.parts
+                    got.blocks
                         .into_iter()
                         .map(|p| (p.segment, p.stored))
                         .collect(),
@@ -677,7 +686,7 @@ mod tests {
         for block in [700, 1 << 20] {
             let got = stream_file(&path, spec, &wanted, block).unwrap().unwrap();
             let failures: Vec<usize> = got
-                .parts
+                .blocks
                 .iter()
                 .filter_map(|p| p.failure().map(|(i, _)| i))
                 .collect();

@@ -298,10 +298,10 @@ pub(super) fn parse_whole(
                 .collect()
         }
     };
-    let (n, parts) = (spans.len(), parse_all(&spans));
+    let (n, blocks) = (spans.len(), parse_all(&spans));
     Ok(ParsedFeatures {
         n,
-        parts,
+        blocks,
         dict,
         digest,
     })
