@@ -325,6 +325,7 @@ fn assemble(
         load_ms: 0,
         from_cache: true,
         digest: 0,
+        orders: Default::default(),
     })
 }
 

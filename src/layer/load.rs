@@ -1618,6 +1618,7 @@ fn build_layer(
         load_ms,
         from_cache: false,
         digest,
+        orders: Default::default(),
     })
 }
 

@@ -7,6 +7,7 @@ pub mod digest;
 mod error;
 mod load;
 pub mod onepass;
+pub mod orders;
 pub mod store;
 
 pub use crate::catalog::config::{CollectionSpec, MatchKind, Queryable, QueryableType};
@@ -84,6 +85,8 @@ pub struct Layer {
     pub from_cache: bool,
     /// A digest of the file's content (see [`load::digest_bytes`]).
     pub digest: u64,
+    /// The `sortby` orders asked of this layer so far.
+    pub orders: orders::Orders,
 }
 
 impl std::fmt::Debug for Layer {
