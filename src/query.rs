@@ -6,7 +6,7 @@
 //! assert!(q.bbox.is_empty() && q.near.is_none());
 //! ```
 
-use crate::filter::sort::{sort, SortKey};
+use crate::filter::sort::{order, order_key, SortKey};
 use crate::filter::{Filter, Plan};
 use crate::index::{NearHit, Rect};
 use crate::layer::{Layer, PreparedValue};
@@ -144,19 +144,7 @@ pub fn run(layer: &Layer, q: &ItemsQuery) -> Results {
     }
 
     if !q.sortby.is_empty() {
-        let mut all = layer
-            .index()
-            .query(rects, exact_opt, filter_opt, 0, usize::MAX)
-            .items;
-        if rects.is_empty() {
-            all.extend(layer.unplaced().iter().copied().filter(|i| filter(*i)));
-        }
-        sort(&mut all, &q.sortby, layer);
-        return Results {
-            matched: all.len(),
-            items: all.into_iter().skip(q.offset).take(q.limit).collect(),
-            distances: None,
-        };
+        return sorted_page(layer, q, rects, exact_opt, filter_opt);
     }
 
     let mut page = layer
@@ -181,6 +169,72 @@ pub fn run(layer: &Layer, q: &ItemsQuery) -> Results {
     Results {
         matched: page.matched,
         items: page.items,
+        distances: None,
+    }
+}
+
+/// A `sortby` page, read from the layer's kept order of those keys.
+///
+/// When most features match, walking the order until the page is full visits about
+/// `(offset + limit) × len / matched` features; when few match, ranking the matches is
+/// cheaper. The two give the same page: both follow the one kept order.
+fn sorted_page(
+    layer: &Layer,
+    q: &ItemsQuery,
+    rects: &[Rect],
+    exact: Option<&dyn Fn(u32) -> bool>,
+    filter: Option<&dyn Fn(u32) -> bool>,
+) -> Results {
+    let sorted = layer.orders.get_or_build(&order_key(&q.sortby), || {
+        order(layer.len(), &q.sortby, layer)
+    });
+    let page = |items: &mut dyn Iterator<Item = u32>| -> Vec<u32> {
+        items.skip(q.offset).take(q.limit).collect()
+    };
+    if rects.is_empty() && filter.is_none() {
+        return Results {
+            matched: layer.len(),
+            items: page(&mut sorted.order.iter().copied()),
+            distances: None,
+        };
+    }
+    let accept = |idx: u32| {
+        (rects.is_empty() || layer.intersects_any(idx, rects)) && filter.is_none_or(|f| f(idx))
+    };
+    let unplaced = || {
+        layer
+            .unplaced()
+            .iter()
+            .copied()
+            .filter(move |&i| filter.is_none_or(|f| f(i)))
+    };
+    let mut matched = layer.index().query(rects, exact, filter, 0, 0).matched;
+    if rects.is_empty() {
+        matched += unplaced().count();
+    }
+    let want = q.offset.saturating_add(q.limit) as u128;
+    let items = if want * layer.len() as u128 <= 2 * (matched as u128).pow(2) {
+        page(&mut sorted.order.iter().copied().filter(|&i| accept(i)))
+    } else {
+        let mut all = layer
+            .index()
+            .query(rects, exact, filter, 0, usize::MAX)
+            .items;
+        if rects.is_empty() {
+            all.extend(unplaced());
+        }
+        let rank = |i: &u32| sorted.rank[*i as usize];
+        let want = (want as usize).min(all.len());
+        if want < all.len() && want > 0 {
+            all.select_nth_unstable_by_key(want - 1, rank);
+            all.truncate(want);
+        }
+        all.sort_unstable_by_key(rank);
+        page(&mut all.into_iter())
+    };
+    Results {
+        matched,
+        items,
         distances: None,
     }
 }

@@ -614,6 +614,101 @@ fn sortby_is_stable_and_paging_visits_every_feature_once_in_order() {
     assert!(dates.windows(2).all(|w| w[0] >= w[1]), "{dates:?}");
 }
 
+/// One page of ids at `offset`, without following `next`.
+fn page_ids(s: &Server, query: &str, offset: usize, limit: usize) -> Vec<String> {
+    let page = s.json(&format!(
+        "/collections/incidents/items?{query}&offset={offset}&limit={limit}"
+    ));
+    page["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_sorted_page_is_the_same_slice_of_the_matches_however_few_or_many_match() {
+    let s = Server::start();
+    let features = layer(&s, "incidents");
+    let point = |f: &Value| -> Option<(f64, f64)> {
+        let c = f["geometry"]["coordinates"].as_array()?;
+        Some((c[0].as_f64()?, c[1].as_f64()?))
+    };
+    // From one commune's worth of matches to nearly every incident, so that both a short walk
+    // of the sorted layer and a ranking of the few matches answer.
+    type Keep<'a> = Box<dyn Fn(&Value) -> bool + 'a>;
+    let cases: [(&str, Keep); 4] = [
+        (
+            "bbox=-72.36,18.52,-72.30,18.56",
+            Box::new(|f: &Value| {
+                point(f).is_some_and(|(x, y)| {
+                    (-72.36..=-72.30).contains(&x) && (18.52..=18.56).contains(&y)
+                })
+            }),
+        ),
+        (
+            "bbox=-72.6,18.3,-72.0,18.8",
+            Box::new(|f: &Value| {
+                point(f).is_some_and(|(x, y)| {
+                    (-72.6..=-72.0).contains(&x) && (18.3..=18.8).contains(&y)
+                })
+            }),
+        ),
+        (
+            "filter=fatalities%20%3E%3D%201",
+            Box::new(|f: &Value| prop(f, "fatalities").as_f64().is_some_and(|n| n >= 1.0)),
+        ),
+        (
+            "filter=fatalities%20%3E%3D%2020",
+            Box::new(|f: &Value| prop(f, "fatalities").as_f64().is_some_and(|n| n >= 20.0)),
+        ),
+    ];
+    for (narrow, keep) in &cases {
+        let query = format!("sortby=-event_date&{narrow}");
+        let expected: BTreeSet<String> = features
+            .iter()
+            .filter(|f| keep(f))
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect();
+        assert!(expected.len() >= 3, "{narrow}: too few matches to page");
+        let all = page_ids(&s, &query, 0, 10_000);
+        assert_eq!(
+            all.iter().cloned().collect::<BTreeSet<_>>(),
+            expected,
+            "{narrow}: the sorted matches differ from a brute-force filter"
+        );
+        assert_eq!(all.len(), expected.len(), "{narrow}: repeats");
+        let date = |id: &String| {
+            features
+                .iter()
+                .find(|f| f["id"] == id.as_str())
+                .and_then(|f| text(f, "event_date"))
+                .map(str::to_string)
+        };
+        let dates: Vec<Option<String>> = all.iter().map(date).collect();
+        assert!(
+            dates.windows(2).all(|w| match (&w[0], &w[1]) {
+                (Some(a), Some(b)) => a >= b,
+                (None, _) => true,
+                (Some(_), None) => false,
+            }),
+            "{narrow}: not newest first"
+        );
+        for offset in [
+            0,
+            1,
+            all.len() / 3,
+            all.len() / 2,
+            all.len().saturating_sub(2),
+        ] {
+            let page = page_ids(&s, &query, offset, 5);
+            let end = (offset + 5).min(all.len());
+            assert_eq!(page, all[offset..end], "{narrow}: page at offset {offset}");
+        }
+    }
+}
+
 #[test]
 fn properties_and_skip_geometry_select_members() {
     let s = Server::start();

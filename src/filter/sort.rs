@@ -1,8 +1,8 @@
 //! `sortby`: ordering features by queryables and the id.
 //!
 //! Each column's distinct values are ranked once, so comparing two features costs two lookups
-//! per key. The sort is stable: features equal on every key keep the order the query found
-//! them in, so that the same request always pages the same way.
+//! per key. Features equal on every key keep their positions' order, so that the same request
+//! always pages the same way.
 //!
 //! Missing values sort after every value when ascending and before them when descending, as
 //! PostgreSQL orders NULLs.
@@ -12,6 +12,7 @@ use super::translate::filter_queryables;
 use super::Target;
 use crate::catalog::config::CollectionSpec;
 use crate::layer::column::{Values, NULL};
+use rayon::slice::ParallelSliceMut;
 use std::cmp::Ordering;
 
 /// The most keys in one `sortby`.
@@ -115,32 +116,31 @@ fn ranks(values: &Values) -> Vec<u32> {
     rank
 }
 
-/// Sorts `items` (feature positions) by `keys`, stably.
-pub fn sort(items: &mut [u32], keys: &[SortKey], source: &dyn Source) {
-    enum Key<'a> {
-        Ranked {
-            codes: &'a [u32],
-            rank: Vec<u32>,
-            descending: bool,
-        },
-        Id {
-            descending: bool,
-        },
+/// The name under which a layer keeps the order of these keys.
+pub fn order_key(keys: &[SortKey]) -> String {
+    let mut s = String::new();
+    for k in keys {
+        s.push(if k.descending { '-' } else { '+' });
+        match k.target {
+            Target::Column(c) => s.push_str(&c.to_string()),
+            Target::Id => s.push_str("id"),
+        }
+        s.push(',');
     }
-    let keys: Vec<Key<'_>> = keys
+    s
+}
+
+/// Every feature position `0..n`, ordered by `keys`; features equal on every key keep their
+/// positions' order.
+pub fn order(n: usize, keys: &[SortKey], source: &(dyn Source + Sync)) -> Vec<u32> {
+    let ranked: Vec<Option<(&[u32], Vec<u32>)>> = keys
         .iter()
         .map(|k| match k.target {
             Target::Column(c) => {
                 let column = source.column(c);
-                Key::Ranked {
-                    codes: &column.codes,
-                    rank: ranks(&column.values),
-                    descending: k.descending,
-                }
+                Some((&column.codes[..], ranks(&column.values)))
             }
-            Target::Id => Key::Id {
-                descending: k.descending,
-            },
+            Target::Id => None,
         })
         .collect();
     let rank_of = |codes: &[u32], rank: &[u32], idx: u32| -> u32 {
@@ -151,26 +151,32 @@ pub fn sort(items: &mut [u32], keys: &[SortKey], source: &dyn Source) {
             rank[c as usize]
         }
     };
-    items.sort_by(|&a, &b| {
-        for k in &keys {
-            let (o, descending) = match k {
-                Key::Ranked {
-                    codes,
-                    rank,
-                    descending,
-                } => (
-                    rank_of(codes, rank, a).cmp(&rank_of(codes, rank, b)),
-                    *descending,
-                ),
-                Key::Id { descending } => {
-                    (source.feature_id(a).cmp(source.feature_id(b)), *descending)
-                }
+    // One column: a key of (rank, position) per feature sorts as plain integers.
+    if let [Some((codes, rank))] = &ranked[..] {
+        let descending = keys[0].descending;
+        let mut packed: Vec<u64> = (0..n as u32)
+            .map(|idx| {
+                let r = rank_of(codes, rank, idx);
+                let r = if descending { u32::MAX - r } else { r };
+                (u64::from(r) << 32) | u64::from(idx)
+            })
+            .collect();
+        packed.par_sort_unstable();
+        return packed.into_iter().map(|k| k as u32).collect();
+    }
+    let mut items: Vec<u32> = (0..n as u32).collect();
+    items.par_sort_by(|&a, &b| {
+        for (k, ranked) in keys.iter().zip(&ranked) {
+            let o = match ranked {
+                Some((codes, rank)) => rank_of(codes, rank, a).cmp(&rank_of(codes, rank, b)),
+                None => source.feature_id(a).cmp(source.feature_id(b)),
             };
-            let o = if descending { o.reverse() } else { o };
+            let o = if k.descending { o.reverse() } else { o };
             if o != Ordering::Equal {
                 return o;
             }
         }
         Ordering::Equal
     });
+    items
 }

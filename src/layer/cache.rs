@@ -326,6 +326,7 @@ fn assemble(
         load_ms: 0,
         from_cache: true,
         digest: 0,
+        orders: Default::default(),
     })
 }
 

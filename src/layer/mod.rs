@@ -8,6 +8,7 @@ mod error;
 pub mod json;
 mod load;
 pub mod onepass;
+pub mod orders;
 pub mod store;
 
 pub use crate::catalog::config::{CollectionSpec, MatchKind, Queryable, QueryableType};
@@ -85,6 +86,8 @@ pub struct Layer {
     pub from_cache: bool,
     /// A digest of the file's content (see [`load::digest_bytes`]).
     pub digest: u64,
+    /// The `sortby` orders asked of this layer so far.
+    pub orders: orders::Orders,
 }
 
 impl std::fmt::Debug for Layer {

@@ -209,6 +209,7 @@ fn build_layer(
         load_ms,
         from_cache: false,
         digest,
+        orders: Default::default(),
     })
 }
 
