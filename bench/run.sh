@@ -77,6 +77,9 @@ def tile(z):
 for z in (5, 8, 11, 14):
     qs[f"tile_z{z}"] = [tile(z) for _ in range(500)]
 qs["aggregate"] = ["groupby=department&interval=month"]
+# Sorted pages: the whole country, and 0.5° boxes.
+qs["sorted_country"] = ["sortby=-event_date&limit=100"]
+qs["sorted_box"] = [f"sortby=-event_date&bbox={box(0.5)}&limit=100" for _ in range(200)]
 for k, v in qs.items():
     open(f"{out}/q_{k}.txt", "w").write("\n".join(v) + "\n")
 PY
@@ -127,7 +130,7 @@ kill $KAT; wait $KAT 2>/dev/null || true
 kat_start "$OUT/kat.log"
 peak_kb=$(grep VmHWM /proc/$KAT/status | awk '{print $2}')
 declare -A KATR
-for q in small_bbox page_1000 large_boxes near_10; do
+for q in small_bbox page_1000 large_boxes near_10 sorted_country sorted_box; do
   KATR[$q]=$(measure $q "http://127.0.0.1:$KAT_PORT" "/collections/incidents/items?")
 done
 for z in 5 8 11 14; do
@@ -238,6 +241,8 @@ row() { # label kat minimal pyg
   row "1,000-feature page, 0.5° box" "${KATR[page_1000]}" "${MINR[page_1000]}" "${PYR[page_1000]:-}"
   row "large boxes (country, 1.2–2°), limit 100" "${KATR[large_boxes]}" "${MINR[large_boxes]}" "${PYR[large_boxes]:-}"
   row "near + limit 10" "${KATR[near_10]}" "" ""
+  row "sortby=-event_date, the whole country, limit 100" "${KATR[sorted_country]}" "" ""
+  row "sortby=-event_date, 0.5° box, limit 100" "${KATR[sorted_box]}" "" ""
   for z in 5 8 11 14; do row "tile z$z (random over Haiti)" "${KATR[tile_z$z]}" "" ""; done
   row "aggregate department x month" "${KATR[aggregate]}" "" ""
   echo

@@ -107,3 +107,24 @@ test('an aggregated cell zooms in when clicked', { skip: !LARGE && 'KAT_LARGE_UR
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test('at 100,000 incidents the whole-country view transfers under 5 MB, every incident counted', { skip: !LARGE && 'KAT_LARGE_URL is not set' }, async () => {
+  let bytes = 0;
+  const setup = async (page) => {
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    cdp.on('Network.loadingFinished', (e) => { bytes += e.encodedDataLength; });
+  };
+  const { context, page, errors } = await openPage(browser, { base: LARGE, setup, viewport: { width: 1400, height: 900 } });
+  const total = (await api('/collections/incidents/items?limit=1', LARGE)).numberMatched;
+  assert.ok(total >= 100_000, `${total} incidents`);
+  // The country view holds (nearly) every incident; all of them are drawn.
+  const shown = await statusCount(page);
+  assert.ok(shown > 0.9 * total, `${shown} of ${total} in the first view`);
+  assert.equal(await drawnCount(page), shown);
+  await page.waitForTimeout(1000);
+  assert.ok(bytes > 0, 'transfers were seen');
+  assert.ok(bytes < 5 * 1024 * 1024, `the first view transferred ${(bytes / 1048576).toFixed(2)} MB`);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
