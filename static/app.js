@@ -717,6 +717,8 @@
   var TILE_URL = '/collections/incidents/tiles/WebMercatorQuad/';
   var tileGrid = null;
   var tileGridKey = null;
+  /** The side of the square into which a tile's aggregated cells are merged, in pixels. */
+  var BUBBLE_PX = 32;
 
   function showDrawn(layer) {
     if (incidentLayer.hasLayer(layer)) return;
@@ -797,20 +799,41 @@
         });
       })).then(function (buffers) {
         var total = 0;
+        // Aggregated cells are a few pixels wide, far finer than a bubble: they are merged
+        // into BUBBLE_PX squares (counts summed, placed at their weighted centre), so that a
+        // tile draws at most a few dozen bubbles rather than hundreds of overlapping ones.
+        var buckets = {};
         buffers.forEach(function (buf) {
           var layers = window.KatMVT.decode(new Uint8Array(buf));
           var layer = layers.incidents;
           if (!layer) return;
           var scale = size.x / (layer.extent || 4096);
           layer.features.forEach(function (f) {
+            var p = f.properties || {};
+            var count = typeof p.count === 'number' ? p.count : 1;
             f.points.forEach(function (pt) {
               var px = pt[0] * scale, py = pt[1] * scale;
               // A point on the tile's far edge belongs to the next tile.
               if (px < 0 || py < 0 || px >= size.x || py >= size.y) return;
-              tilePoint(tile, f, px, py);
-              total += typeof (f.properties || {}).count === 'number' ? f.properties.count : 1;
+              if (p.aggregated !== true) {
+                tilePoint(tile, f, px, py);
+                total += count;
+                return;
+              }
+              var k = Math.floor(px / BUBBLE_PX) + ',' + Math.floor(py / BUBBLE_PX);
+              var b = buckets[k] || (buckets[k] = { n: 0, x: 0, y: 0, f: f });
+              b.n += count;
+              b.x += px * count;
+              b.y += py * count;
+              total += count;
             });
           });
+        });
+        Object.keys(buckets).forEach(function (k) {
+          var b = buckets[k];
+          // One cell alone keeps its own properties (its sums); merged cells carry the count.
+          var f = b.n === b.f.properties.count ? b.f : { properties: { count: b.n } };
+          tilePoint(tile, f, b.x / b.n, b.y / b.n);
         });
         div.setAttribute('data-count', String(total));
         done(null, div);
