@@ -157,7 +157,7 @@ wrk_() { # port query prefix
 oha_() { # port query prefix: oha over the same URLs, in order, repeated
   sed "s|^|http://127.0.0.1:$1$3|" "$(qfile "$1" "$2")" > "$OUT/oha_urls.txt"
   oha --no-tui -c $CONNS -z "${SECONDS_PER}s" --urls-from-file "$OUT/oha_urls.txt" --output-format json 2>/dev/null |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["summary"]; p=d["latencyPercentiles"]; codes=d.get("statusCodeDistribution",{}); bad=sum(v for k,v in codes.items() if not k.startswith("2")); print("%.1f %.2f %.2f %d" % (s["requestsPerSec"], p["p50"]*1000, p["p99"]*1000, bad))'
+    python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["summary"]; p=d["latencyPercentiles"]; codes=d.get("statusCodeDistribution",{}); bad=sum(v for k,v in codes.items() if not k.startswith("2")); ms=lambda v: "-" if v is None else "%.2f" % (v*1000); print("%.1f %s %s %d" % (s["requestsPerSec"], ms(p["p50"]), ms(p["p99"]), bad))'
 }
 declare -A R
 QUERIES="small_bbox half_degree filter_bbox filter_in intersects sortby"
@@ -176,7 +176,7 @@ cat > "$OUT/create.json" <<'JSON'
 JSON
 creates=$(oha --no-tui -c 16 -z "${SECONDS_PER}s" -m POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/geo+json" \
   -D "$OUT/create.json" --output-format json "http://127.0.0.1:$DB_PORT/collections/incidents/items" 2>/dev/null |
-  python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["summary"]; p=d["latencyPercentiles"]; c=d.get("statusCodeDistribution",{}); print("%.1f %.2f %.2f %s" % (s["requestsPerSec"], p["p50"]*1000, p["p99"]*1000, c.get("201",0)))')
+  python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["summary"]; p=d["latencyPercentiles"]; c=d.get("statusCodeDistribution",{}); ms=lambda v: "-" if v is None else "%.2f" % (v*1000); print("%.1f %s %s %s" % (s["requestsPerSec"], ms(p["p50"]), ms(p["p99"]), c.get("201",0)))')
 # How long a write through one server takes to be served by the other.
 converge=$(python3 - "$DB_PORT" "$DB2_PORT" "$TOKEN" <<'PY'
 import http.client, json, sys, time

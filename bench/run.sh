@@ -102,6 +102,14 @@ measure() { # name url prefix
   wrk -t2 -c"$CONNS" -d"${SECONDS_PER}s" --timeout 10s -s "$OUT/paths.lua" "$2" -- "$OUT/q_$1.txt" "$3" 2>&1 | grep '^RESULT' | cut -d' ' -f2-
 }
 
+measure_oha() { # name url prefix: oha over the same URLs, in order, repeated
+  command -v oha >/dev/null || cargo install oha --locked --quiet
+  sed "s|^|$2$3|" "$OUT/q_$1.txt" > "$OUT/oha_urls.txt"
+  timeout $((SECONDS_PER + 60)) oha --no-tui -c "$CONNS" -z "${SECONDS_PER}s" --urls-from-file "$OUT/oha_urls.txt" --output-format json 2>/dev/null |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["summary"]; p=d["latencyPercentiles"]; codes=d.get("statusCodeDistribution",{}); bad=sum(v for k,v in codes.items() if not k.startswith("2")); ms=lambda v: "-" if v is None else "%.2f" % (v*1000); print("%.1f %s %s %d" % (s["requestsPerSec"], ms(p["p50"]), ms(p["p99"]), bad))' ||
+    echo "- - - -"
+}
+
 wait_for() { for _ in $(seq 1 600); do curl -sf -o /dev/null "$1" && return 0; sleep 0.2; done; return 1; }
 
 # --- Kat -----------------------------------------------------------------------------------
@@ -137,6 +145,9 @@ for z in 5 8 11 14; do
   KATR[tile_z$z]=$(measure tile_z$z "http://127.0.0.1:$KAT_PORT" "/collections/incidents/tiles/WebMercatorQuad/")
 done
 KATR[aggregate]=$(measure aggregate "http://127.0.0.1:$KAT_PORT" "/collections/incidents/aggregate?")
+for q in small_bbox large_boxes; do
+  KATR[oha_$q]=$(measure_oha $q "http://127.0.0.1:$KAT_PORT" "/collections/incidents/items?")
+done
 kill $KAT; wait $KAT 2>/dev/null || true
 
 # The same features as Python's json.dump writes them (the whole collection on one line,
@@ -169,6 +180,9 @@ mpeak_kb=$(grep VmHWM /proc/$MIN/status | awk '{print $2}')
 declare -A MINR
 for q in small_bbox page_1000 large_boxes; do
   MINR[$q]=$(measure $q "http://127.0.0.1:$MINIMAL_PORT" "/collections/incidents/items?")
+done
+for q in small_bbox large_boxes; do
+  MINR[oha_$q]=$(measure_oha $q "http://127.0.0.1:$MINIMAL_PORT" "/collections/incidents/items?")
 done
 kill $MIN; wait $MIN 2>/dev/null || true
 
@@ -240,6 +254,8 @@ row() { # label kat minimal pyg
   row "small bbox (0.05°), limit 100" "${KATR[small_bbox]}" "${MINR[small_bbox]}" "${PYR[small_bbox]:-}"
   row "1,000-feature page, 0.5° box" "${KATR[page_1000]}" "${MINR[page_1000]}" "${PYR[page_1000]:-}"
   row "large boxes (country, 1.2–2°), limit 100" "${KATR[large_boxes]}" "${MINR[large_boxes]}" "${PYR[large_boxes]:-}"
+  row "small bbox (0.05°), limit 100, with oha" "${KATR[oha_small_bbox]}" "${MINR[oha_small_bbox]}" ""
+  row "large boxes, limit 100, with oha" "${KATR[oha_large_boxes]}" "${MINR[oha_large_boxes]}" ""
   row "near + limit 10" "${KATR[near_10]}" "" ""
   row "sortby=-event_date, the whole country, limit 100" "${KATR[sorted_country]}" "" ""
   row "sortby=-event_date, 0.5° box, limit 100" "${KATR[sorted_box]}" "" ""
