@@ -50,7 +50,17 @@ static DISABLED: AtomicBool = AtomicBool::new(false);
 
 /// The temporary files being written now, removed by [`abandon_unfinished`] when the server
 /// stops before they are done: a cache is some 200 MB at a million features.
-static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static UNFINISHED: Mutex<Unfinished> = Mutex::new(Unfinished {
+    stopping: false,
+    files: Vec::new(),
+});
+
+/// The writers' temporary files, and whether the server is stopping. One lock guards both, so
+/// that a writer starting as the server stops either has its file removed or never creates it.
+struct Unfinished {
+    stopping: bool,
+    files: Vec<PathBuf>,
+}
 
 /// A temporary file not written to for this long was left by a process that was killed
 /// while writing it; a writer that is alive touches its file many times a second.
@@ -65,8 +75,9 @@ pub fn disable() {
 /// stops: the writers run in the background, and a stop must not leave their half-written
 /// files behind. A writer still running then fails at its rename, harmlessly.
 pub fn abandon_unfinished() {
-    let files = std::mem::take(&mut *UNFINISHED.lock().unwrap_or_else(|e| e.into_inner()));
-    for f in files {
+    let mut unfinished = UNFINISHED.lock().unwrap_or_else(|e| e.into_inner());
+    unfinished.stopping = true;
+    for f in std::mem::take(&mut unfinished.files) {
         let _ = std::fs::remove_file(f);
     }
 }
@@ -442,12 +453,20 @@ fn save(dir: &Path, layer: &Layer, source_len: u64) -> std::io::Result<u64> {
     std::fs::create_dir_all(cache_dir)?;
     remove_stale(cache_dir, &layer.spec);
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    UNFINISHED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(tmp.clone());
+    let file = {
+        let mut unfinished = UNFINISHED.lock().unwrap_or_else(|e| e.into_inner());
+        if unfinished.stopping {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "the server is stopping",
+            ));
+        }
+        let file = File::create(&tmp)?;
+        unfinished.files.push(tmp.clone());
+        file
+    };
     let written = (|| {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         out.write_all(MAGIC)?;
         out.write_all(bytemuck::cast_slice(&header))?;
         for p in &parts {
@@ -459,6 +478,7 @@ fn save(dir: &Path, layer: &Layer, source_len: u64) -> std::io::Result<u64> {
     UNFINISHED
         .lock()
         .unwrap_or_else(|e| e.into_inner())
+        .files
         .retain(|f| f != &tmp);
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
