@@ -8,7 +8,7 @@
 
 use crate::filter::sort::{order, order_key, SortKey};
 use crate::filter::{Filter, Plan};
-use crate::index::{NearHit, Rect};
+use crate::index::{Keep, NearHit, Rect};
 use crate::layer::{Layer, PreparedValue};
 use crate::temporal::Interval;
 
@@ -90,11 +90,18 @@ pub fn run(layer: &Layer, q: &ItemsQuery) -> Results {
         other => other,
     };
     let has_filter = datetime.is_some() || !prepared.is_empty() || plan.is_some();
-    let filter = |idx: u32| {
+    let points = layer.is_point_layer();
+    // `at`: the feature's point, when the index has handed it over.
+    let test = |idx: u32, at: Option<[f64; 2]>| {
         datetime.is_none_or(|t| layer.in_time(idx, &t))
             && prepared.iter().all(|(c, v)| layer.matches(*c, v, idx))
-            && plan.as_ref().is_none_or(|p| p.matches(layer, idx))
+            && plan.as_ref().is_none_or(|p| match at {
+                Some(point) if points => p.matches_point(layer, idx, point),
+                _ => p.matches(layer, idx),
+            })
     };
+    let filter = |idx: u32| test(idx, None);
+    let from_index = |idx: u32, corner: [f64; 2]| test(idx, Some(corner));
     // With a bbox too, the filter's exact test alone decides: a shape can meet the bbox and
     // the filter's envelope at two places without meeting their intersection.
     let narrowed = plan
@@ -109,7 +116,8 @@ pub fn run(layer: &Layer, q: &ItemsQuery) -> Results {
     } else {
         Some(&exact)
     };
-    let filter_opt: Option<&dyn Fn(u32) -> bool> = if has_filter { Some(&filter) } else { None };
+    let filter_opt: Option<Keep> = if has_filter { Some(&from_index) } else { None };
+    let test_opt: Option<&dyn Fn(u32) -> bool> = if has_filter { Some(&filter) } else { None };
 
     if let Some(near) = q.near {
         let accept =
@@ -144,7 +152,7 @@ pub fn run(layer: &Layer, q: &ItemsQuery) -> Results {
     }
 
     if !q.sortby.is_empty() {
-        return sorted_page(layer, q, rects, exact_opt, filter_opt);
+        return sorted_page(layer, q, rects, exact_opt, filter_opt, test_opt);
     }
 
     let mut page = layer
@@ -183,6 +191,7 @@ fn sorted_page(
     q: &ItemsQuery,
     rects: &[Rect],
     exact: Option<&dyn Fn(u32) -> bool>,
+    from_index: Option<Keep>,
     filter: Option<&dyn Fn(u32) -> bool>,
 ) -> Results {
     let sorted = layer.orders.get_or_build(&order_key(&q.sortby), || {
@@ -208,7 +217,7 @@ fn sorted_page(
             .copied()
             .filter(move |&i| filter.is_none_or(|f| f(i)))
     };
-    let mut matched = layer.index().query(rects, exact, filter, 0, 0).matched;
+    let mut matched = layer.index().query(rects, exact, from_index, 0, 0).matched;
     if rects.is_empty() {
         matched += unplaced().count();
     }
@@ -218,7 +227,7 @@ fn sorted_page(
     } else {
         let mut all = layer
             .index()
-            .query(rects, exact, filter, 0, usize::MAX)
+            .query(rects, exact, from_index, 0, usize::MAX)
             .items;
         if rects.is_empty() {
             all.extend(unplaced());

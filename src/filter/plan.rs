@@ -105,7 +105,15 @@ impl Plan {
     /// Whether the feature at `idx` matches.
     #[inline]
     pub fn matches(&self, source: &dyn Source, idx: u32) -> bool {
-        eval(&self.root, source, idx) == Some(true)
+        eval(&self.root, source, idx, None) == Some(true)
+    }
+
+    /// Whether the feature at `idx` of a point layer, whose point the caller holds already
+    /// (from the spatial index), matches: the same answer as [`Plan::matches`], without
+    /// reading the point from the layer.
+    #[inline]
+    pub fn matches_point(&self, source: &dyn Source, idx: u32, point: [f64; 2]) -> bool {
+        eval(&self.root, source, idx, Some(point)) == Some(true)
     }
 }
 
@@ -181,13 +189,14 @@ fn folded(test: &Test, fold: Fold) -> Test {
     }
 }
 
-fn eval(node: &Node, source: &dyn Source, idx: u32) -> Option<bool> {
+/// `point`: the feature's point when the caller holds it, else read through `source`.
+fn eval(node: &Node, source: &dyn Source, idx: u32, point: Option<[f64; 2]>) -> Option<bool> {
     match node {
         Node::Const(b) => Some(*b),
         Node::And(parts) => {
             let mut unknown = false;
             for p in parts {
-                match eval(p, source, idx) {
+                match eval(p, source, idx, point) {
                     Some(false) => return Some(false),
                     None => unknown = true,
                     Some(true) => {}
@@ -198,7 +207,7 @@ fn eval(node: &Node, source: &dyn Source, idx: u32) -> Option<bool> {
         Node::Or(parts) => {
             let mut unknown = false;
             for p in parts {
-                match eval(p, source, idx) {
+                match eval(p, source, idx, point) {
                     Some(true) => return Some(true),
                     None => unknown = true,
                     Some(false) => {}
@@ -206,7 +215,7 @@ fn eval(node: &Node, source: &dyn Source, idx: u32) -> Option<bool> {
             }
             (!unknown).then_some(false)
         }
-        Node::Not(inner) => eval(inner, source, idx).map(|b| !b),
+        Node::Not(inner) => eval(inner, source, idx, point).map(|b| !b),
         Node::Decided { column, keep } => {
             let code = source.column(*column).code(idx);
             (code != NULL).then(|| keep[code as usize])
@@ -218,9 +227,11 @@ fn eval(node: &Node, source: &dyn Source, idx: u32) -> Option<bool> {
             op,
             literal,
             prepared,
-        } => source
-            .shape(idx)
-            .map(|shape| spatial(*op, literal, prepared, shape)),
+        } => match point {
+            Some(p) => Some(Shape::Point(p)),
+            None => source.shape(idx),
+        }
+        .map(|shape| spatial(*op, literal, prepared, shape)),
     }
 }
 

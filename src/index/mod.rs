@@ -82,6 +82,12 @@ impl Entry {
 /// A test of one feature by its position in the layer.
 pub type Accept<'a> = &'a dyn Fn(u32) -> bool;
 
+/// A test of one feature by its position in the layer and the lower corner of its envelope
+/// in the index: a point layer's point. Handing over the point the walk has just read saves
+/// the test a fetch from the layer's own array, which the walk visits in no order that
+/// array keeps; at a million points that fetch was half the time of a spatial filter.
+pub type Keep<'a> = &'a dyn Fn(u32, [f64; 2]) -> bool;
+
 /// One page of a query: how many features match in all, and the positions of this page's.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Page {
@@ -384,7 +390,7 @@ impl SpatialIndex {
         &self,
         rects: &[Rect],
         exact: Option<Accept>,
-        filter: Option<Accept>,
+        filter: Option<Keep>,
         offset: usize,
         limit: usize,
     ) -> Page {
@@ -434,7 +440,7 @@ struct Walk<'a> {
     index: &'a SpatialIndex,
     rects: &'a [Rect],
     exact: Option<Accept<'a>>,
-    filter: Option<Accept<'a>>,
+    filter: Option<Keep<'a>>,
     skip: usize,
     want: usize,
     /// Whether the count comes from elsewhere, so the walk may end with the page.
@@ -528,7 +534,7 @@ impl Walk<'_> {
                     continue;
                 }
             }
-            if self.filter.is_some_and(|filter| !filter(idx)) {
+            if self.filter.is_some_and(|filter| !filter(idx, [b[0], b[1]])) {
                 continue;
             }
             self.emit(idx);
@@ -636,8 +642,16 @@ mod tests {
             paged.extend(page.items);
         }
         assert_eq!(paged, all.items);
-        // A filter walks instead of counting, and still agrees.
-        let even = |i: u32| i.is_multiple_of(2);
+        // A filter walks instead of counting, and still agrees; it is handed each entry's
+        // own point (grid(60) puts entry i at (i % 60, i / 60)).
+        let even = |i: u32, p: [f64; 2]| {
+            assert_eq!(
+                p,
+                [(i % 60) as f64, (i / 60) as f64],
+                "the point of entry {i}"
+            );
+            i.is_multiple_of(2)
+        };
         let filtered = index.query(&[r], None, Some(&even), 0, usize::MAX);
         assert_eq!(
             filtered.matched,

@@ -266,12 +266,12 @@ fn shapes<'s>(
         (n - s) * BUFFER / f64::from(EXTENT),
     );
     let rect = Rect::new([w - dx, s - dy], [e + dx, n + dy]);
-    let filter = |idx: u32| conditions.accepts(idx);
+    let filter = |idx: u32, _: [f64; 2]| conditions.accepts(idx);
     let exact = |idx: u32| layer.intersects_any(idx, &[rect]);
     let found = layer.index().query(
         &[rect],
         Some(&exact),
-        (!conditions.is_empty()).then_some(&filter as &dyn Fn(u32) -> bool),
+        (!conditions.is_empty()).then_some(&filter as crate::index::Keep),
         0,
         usize::MAX,
     );
