@@ -400,6 +400,35 @@ impl SpatialIndex {
             ([r], Some(grid), None, None) => Some((r, grid)),
             _ => None,
         };
+        let mut page = self.walk(rects, exact, filter, offset, limit, grid.is_some());
+        if let Some((r, grid)) = grid {
+            page.matched = grid.count(r);
+        }
+        page
+    }
+
+    /// The features of [`SpatialIndex::query`]'s page, without counting the matches: the
+    /// walk ends as soon as the page is full. For a caller that counts them another way.
+    pub fn page(
+        &self,
+        rects: &[Rect],
+        exact: Option<Accept>,
+        filter: Option<Keep>,
+        offset: usize,
+        limit: usize,
+    ) -> Vec<u32> {
+        self.walk(rects, exact, filter, offset, limit, true).items
+    }
+
+    fn walk(
+        &self,
+        rects: &[Rect],
+        exact: Option<Accept>,
+        filter: Option<Keep>,
+        offset: usize,
+        limit: usize,
+        stop_when_full: bool,
+    ) -> Page {
         let mut walk = Walk {
             index: self,
             rects,
@@ -407,7 +436,7 @@ impl SpatialIndex {
             filter,
             skip: offset,
             want: limit,
-            stop_when_full: grid.is_some(),
+            stop_when_full,
             page: Page {
                 matched: 0,
                 items: Vec::with_capacity(limit.min(10_000)),
@@ -415,9 +444,6 @@ impl SpatialIndex {
         };
         if let Some(top) = self.levels.last() {
             walk.nodes(self.levels.len() - 1, 0..top.len(), rects.is_empty());
-        }
-        if let Some((r, grid)) = grid {
-            walk.page.matched = grid.count(r);
         }
         walk.page
     }
@@ -657,6 +683,24 @@ mod tests {
             filtered.matched,
             expected.iter().filter(|i| i.is_multiple_of(2)).count()
         );
+        // Without its count, a page is the same slice of the same walk.
+        for offset in [
+            0,
+            1,
+            500,
+            filtered.items.len() - 3,
+            filtered.items.len() + 5,
+        ] {
+            let page = index.page(&[r], None, Some(&even), offset, 10);
+            let want: Vec<u32> = filtered
+                .items
+                .iter()
+                .skip(offset)
+                .take(10)
+                .copied()
+                .collect();
+            assert_eq!(page, want, "offset {offset}");
+        }
     }
 
     #[test]
