@@ -47,6 +47,33 @@ test('with tiles, every matching incident is drawn at any zoom and the status co
   await context.close();
 });
 
+test('each incident drawn from a tile sits on its own coordinates', async () => {
+  // Two rows and two columns of tiles over Haiti at zoom 9: a tile drawn out of its place
+  // (a tile stacked below the one before it) moves its incidents by whole tiles.
+  const { context, page, errors } = await openPage(browser, { hash: '#z=9&lat=18.9&lon=-72.6&draw=tiles' });
+  await drawnCount(page);
+  const features = (await api('/collections/incidents/items?limit=10000')).features.filter((f) => f.geometry);
+  const { drawn, expected } = await page.evaluate((coords) => {
+    const map = window.KatMap.map;
+    const box = map.getContainer().getBoundingClientRect();
+    const size = map.getSize();
+    const drawn = [...document.querySelectorAll('.kat-tile-point.kat-incident')].map((e) => {
+      const b = e.getBoundingClientRect();
+      return [b.left + b.width / 2 - box.left, b.top + b.height / 2 - box.top];
+    }).filter(([x, y]) => x >= 0 && y >= 0 && x < size.x && y < size.y);
+    const expected = coords.map(([lon, lat]) => map.latLngToContainerPoint([lat, lon]))
+      .filter((p) => p.x >= 0 && p.y >= 0 && p.x < size.x && p.y < size.y)
+      .map((p) => [p.x, p.y]);
+    return { drawn, expected };
+  }, features.map((f) => f.geometry.coordinates));
+  assert.ok(expected.length > 10, `${expected.length} incidents in view`);
+  const nearest = (p, set) => Math.min(...set.map((q) => Math.hypot(p[0] - q[0], p[1] - q[1])));
+  for (const p of drawn) assert.ok(nearest(p, expected) <= 2, `a dot at ${p} is ${nearest(p, expected).toFixed(1)} px from any incident`);
+  for (const p of expected) assert.ok(nearest(p, drawn) <= 2, `the incident at ${p} has no dot within 2 px`);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('a single incident from a tile opens its popup', async () => {
   const { context, page, errors } = await openPage(browser, { hash: '#z=13&lat=18.545&lon=-72.335&draw=tiles' });
   await drawnCount(page);
