@@ -155,52 +155,39 @@ pub fn run(layer: &Layer, q: &ItemsQuery) -> Results {
         return sorted_page(layer, q, rects, exact_opt, filter_opt, test_opt);
     }
 
-    if rects.is_empty() && has_filter {
+    // Features without geometry match when nothing spatial is asked; they follow the
+    // indexed ones.
+    let unplaced: Vec<u32> = if rects.is_empty() {
+        layer
+            .unplaced()
+            .iter()
+            .copied()
+            .filter(|i| filter(*i))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (indexed, mut items) = if rects.is_empty() && has_filter {
         // A filter over the whole layer is counted in the layer's own order, where its
         // columns lie one after the other; the index's walk, which reads them in no such
         // order, then stops with the page.
-        let matched = count_all(layer, &filter);
-        let unplaced: Vec<u32> = layer
-            .unplaced()
-            .iter()
-            .copied()
-            .filter(|i| filter(*i))
-            .collect();
-        let indexed = matched - unplaced.len();
-        let mut items = layer
+        let items = layer
             .index()
             .page(rects, exact_opt, filter_opt, q.offset, q.limit);
-        let skip = q.offset.saturating_sub(indexed);
-        let room = q.limit - items.len();
-        items.extend(unplaced.into_iter().skip(skip).take(room));
-        return Results {
-            matched,
-            items,
-            distances: None,
-        };
-    }
-    let mut page = layer
-        .index()
-        .query(rects, exact_opt, filter_opt, q.offset, q.limit);
-    if rects.is_empty() {
-        // Features without geometry match when nothing spatial is asked; they follow the
-        // indexed ones.
-        let indexed = page.matched;
-        let unplaced: Vec<u32> = layer
-            .unplaced()
-            .iter()
-            .copied()
-            .filter(|i| filter(*i))
-            .collect();
-        page.matched += unplaced.len();
-        let skip = q.offset.saturating_sub(indexed);
-        let room = q.limit - page.items.len();
-        page.items
-            .extend(unplaced.into_iter().skip(skip).take(room));
-    }
+        (count_all(layer, &filter) - unplaced.len(), items)
+    } else {
+        let page = layer
+            .index()
+            .query(rects, exact_opt, filter_opt, q.offset, q.limit);
+        (page.matched, page.items)
+    };
+    let skip = q.offset.saturating_sub(indexed);
+    let room = q.limit - items.len();
+    let matched = indexed + unplaced.len();
+    items.extend(unplaced.into_iter().skip(skip).take(room));
     Results {
-        matched: page.matched,
-        items: page.items,
+        matched,
+        items,
         distances: None,
     }
 }
