@@ -94,8 +94,9 @@ enum TokenCommand {
     Create {
         #[command(flatten)]
         db: DatabaseArg,
-        /// editor (creates and corrects) or admin (also deletes and restores).
-        #[arg(long, value_parser = ["editor", "admin"])]
+        /// reader (reads a --private server, writes nothing), editor (creates and corrects)
+        /// or admin (also deletes and restores).
+        #[arg(long, value_parser = ["reader", "editor", "admin"])]
         role: String,
         /// Who holds it: recorded with each of their edits.
         #[arg(long)]
@@ -353,7 +354,7 @@ enum CliError {
     Config(#[from] kat::catalog::config::ConfigError),
     #[error(transparent)]
     Snapshot(#[from] kat::catalog::SnapshotError),
-    #[error("--role is editor or admin, not {0:?}")]
+    #[error("--role is reader, editor or admin, not {0:?}")]
     Role(String),
     #[error("no live token of {0:?}")]
     NoSuchToken(String),

@@ -220,11 +220,68 @@
     return box;
   }
 
+  // ---------------------------------------------------------------- the token
+
+  /*
+   * A member's token, kept in sessionStorage for this tab only. It goes out as
+   * `Authorization: Bearer` on every request the page makes, never in a URL: writes need it,
+   * and on a server started with --private so do reads. Where sessionStorage is refused (some
+   * private browsing modes) it lives in this page only, until the page is left.
+   */
+  var TOKEN_KEY = 'kat.token';
+  /** Set once a read was refused for want of a token: downloads then carry it too. */
+  var PRIVATE_KEY = 'kat.readsNeedToken';
+  var memoryToken = '';
+  var memoryPrivate = false;
+
+  function token() {
+    try { return window.sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return memoryToken; }
+  }
+
+  /** Keeps t (or forgets the token, for ''); whether it will outlive a reload of the page. */
+  function setToken(t) {
+    memoryToken = t || '';
+    try {
+      if (t) window.sessionStorage.setItem(TOKEN_KEY, t);
+      else window.sessionStorage.removeItem(TOKEN_KEY);
+      return true;
+    } catch (e) { return false; }
+  }
+
+  function readsNeedToken() {
+    try { return memoryPrivate || window.sessionStorage.getItem(PRIVATE_KEY) === '1'; } catch (e) { return memoryPrivate; }
+  }
+
+  /** Request headers with the token, when there is one. */
+  function withToken(headers) {
+    var t = token();
+    if (t) headers.Authorization = 'Bearer ' + t;
+    return headers;
+  }
+
+  var signInNeeded = [];
+  var refusedOnce = false;
+
+  /**
+   * A read was answered 401: the server shares its data with members only, and this page
+   * has no token it takes. The token is forgotten and whoever listens (edit.js) asks for
+   * one, once however many requests were refused.
+   */
+  function readRefused(detail) {
+    memoryPrivate = true;
+    try { window.sessionStorage.setItem(PRIVATE_KEY, '1'); } catch (e) { /* kept in memory */ }
+    if (refusedOnce) return;
+    refusedOnce = true;
+    var had = !!token();
+    setToken('');
+    signInNeeded.forEach(function (fn) { fn(detail, had); });
+  }
+
   // ---------------------------------------------------------------- HTTP
 
   function getJSON(url, signal) {
     return fetch(url, {
-      headers: { Accept: 'application/geo+json, application/json;q=0.9' },
+      headers: withToken({ Accept: 'application/geo+json, application/json;q=0.9' }),
       signal: signal
     }).then(function (res) {
       if (!res.ok) {
@@ -233,6 +290,7 @@
           try { detail = JSON.parse(body).detail || ''; } catch (e) { detail = ''; }
           var err = new Error('HTTP ' + res.status + (detail ? ': ' + detail : ''));
           err.status = res.status;
+          if (res.status === 401) readRefused(detail);
           throw err;
         });
       }
@@ -588,6 +646,11 @@
     els.status.setAttribute('aria-busy', busy ? 'true' : 'false');
   }
 
+  function loadFailure(e) {
+    if (e && e.status === 401) return 'This server shows its incidents to members only: sign in with your token to see them.';
+    return 'Could not load incidents (' + e.message + '). Move the map to try again.';
+  }
+
   function loadIncidents() {
     var seq = ++loadSeq;
     if (loadCtrl) loadCtrl.abort();
@@ -706,7 +769,7 @@
       }
     }).catch(function (e) {
       if (isAbort(e) || seq !== loadSeq) return;
-      setStatus('Could not load incidents (' + e.message + '). Move the map to try again.', false);
+      setStatus(loadFailure(e), false);
     });
   }
 
@@ -791,9 +854,10 @@
       Promise.all(this._variants.map(function (v) {
         var q = v.toString();
         return fetch(TILE_URL + z + '/' + coords.y + '/' + x + (q ? '?' + q : ''), {
-          headers: { Accept: 'application/vnd.mapbox-vector-tile' }
+          headers: withToken({ Accept: 'application/vnd.mapbox-vector-tile' })
         }).then(function (res) {
           if (res.status === 204) return new ArrayBuffer(0);
+          if (res.status === 401) readRefused('');
           if (!res.ok) throw new Error('HTTP ' + res.status);
           return res.arrayBuffer();
         });
@@ -887,7 +951,7 @@
       els.status.classList.remove('capped');
     }).catch(function (e) {
       if (isAbort(e) || seq !== loadSeq) return;
-      setStatus('Could not load incidents (' + e.message + '). Move the map to try again.', false);
+      setStatus(loadFailure(e), false);
     });
   }
 
@@ -1015,6 +1079,48 @@
       d.link.textContent = 'Download ' + d.title + ' (whole layer, ' + DOWNLOAD_FORMATS[format].label + ')';
     });
   }
+
+  /**
+   * On a server whose reads need a token, a link cannot carry one: the file is fetched with
+   * the token instead and handed to the browser as a file made here. Elsewhere links stay
+   * plain links, which the browser streams to disk however large the layer.
+   */
+  function downloadWithToken(e) {
+    var a = e.target && e.target.closest ? e.target.closest('a.download') : null;
+    if (!a || !readsNeedToken() || !token()) return;
+    var href = a.getAttribute('href') || '';
+    if (/^blob:/.test(href)) return;
+    var u;
+    try { u = new URL(href, window.location.href); } catch (err) { return; }
+    if (u.origin !== window.location.origin) return;
+    e.preventDefault();
+    if (a.getAttribute('aria-busy') === 'true') return;
+    var name = a.getAttribute('download') || 'download';
+    a.setAttribute('aria-busy', 'true');
+    setStatus('Downloading ' + name + '…', true);
+    fetch(u.pathname + u.search, { headers: withToken({}) }).then(function (res) {
+      if (res.status === 401) readRefused('');
+      if (!res.ok) throw new Error('HTTP ' + res.status);
+      return res.blob();
+    }).then(function (blob) {
+      var url = URL.createObjectURL(blob);
+      var file = el('a', null, []);
+      file.href = url;
+      file.setAttribute('download', name);
+      file.hidden = true;
+      document.body.appendChild(file);
+      file.click();
+      document.body.removeChild(file);
+      window.setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+      setStatus('Downloaded ' + name + '.', false);
+    }).catch(function (err) {
+      setStatus('The download of ' + name + ' failed (' + err.message + ').', false);
+    }).then(function () {
+      a.removeAttribute('aria-busy');
+    });
+  }
+  els.download.addEventListener('click', downloadWithToken);
+  els.downloads.addEventListener('click', downloadWithToken);
 
   // ---------------------------------------------------------------- nearby
 
@@ -2163,6 +2269,12 @@
     map: map,
     el: el,
     getJSON: getJSON,
+    token: token,
+    setToken: setToken,
+    withToken: withToken,
+    readsNeedToken: readsNeedToken,
+    /** fn(detail, hadToken) runs once when a read is refused for want of a token. */
+    onSignInNeeded: function (fn) { signInNeeded.push(fn); },
     popupOptions: popupOptions,
     eventTypes: EVENT_TYPES,
     departments: DEPARTMENTS,

@@ -2,9 +2,10 @@
  * database declares OGC API - Features Part 4 in /conformance; without one nothing here
  * shows).
  *
- * The editor's token is kept in sessionStorage, for this tab only, and goes out only as
- * `Authorization: Bearer` on writes: never in a URL, the page or the console. Its input has
- * no name, so no form submission can carry it. As in app.js, data reaches the page as text
+ * The token is kept by app.js (sessionStorage, this tab only) and goes out only as
+ * `Authorization: Bearer`: never in a URL, the page or the console. Its input has no name,
+ * so no form submission can carry it. On a server whose reads need a token (--private) the
+ * sign-in shows as soon as a read is refused, whether or not the server takes edits. As in app.js, data reaches the page as text
  * and DOM nodes only, and nothing sets styles from strings (the page's CSP forbids both).
  */
 (function () {
@@ -15,7 +16,6 @@
   var el = K.el;
   var map = K.map;
 
-  var TOKEN_KEY = 'kat.editToken';
   var ITEMS = '/collections/incidents/items';
   var GEOJSON = 'application/geo+json';
   var MERGE_PATCH = 'application/merge-patch+json';
@@ -84,27 +84,16 @@
 
   // ---------------------------------------------------------------- the token
 
-  // Where sessionStorage is refused (some private modes), the token lives in this page only.
-  var memoryToken = '';
+  var token = K.token;
+  var setToken = K.setToken;
 
-  function token() {
-    try { return window.sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return memoryToken; }
-  }
-
-  function setToken(t) {
-    memoryToken = t || '';
-    try {
-      if (t) window.sessionStorage.setItem(TOKEN_KEY, t);
-      else window.sessionStorage.removeItem(TOKEN_KEY);
-    } catch (e) { /* kept in memoryToken */ }
-  }
-
+  /** Whether the server takes edits (it declares Part 4). */
   var enabled = false;
 
   function updateBar() {
     var signedIn = !!token();
     els.signin.hidden = signedIn;
-    els.add.hidden = !signedIn;
+    els.add.hidden = !signedIn || !enabled;
     els.signout.hidden = !signedIn;
   }
 
@@ -157,9 +146,9 @@
 
   // ---------------------------------------------------------------- signing in
 
-  function startSignIn(message, then) {
+  function startSignIn(message, then, title) {
     afterSignIn = then || null;
-    show('signin', 'Sign in to edit');
+    show('signin', title || 'Sign in to edit');
     note(message || '', !!message);
     els.token.value = '';
     els.token.focus();
@@ -187,6 +176,8 @@
 
   function signOut() {
     setToken('');
+    // Data shown to a member is not left on the screen after they sign out.
+    if (K.readsNeedToken()) { window.location.reload(); return; }
     updateBar();
     map.closePopup();
     closePanel();
@@ -403,7 +394,7 @@
 
   /** The incident as stored now, with its ETag. */
   function fetchFeature(id) {
-    return fetch(featureUrl(id), { headers: { Accept: GEOJSON }, cache: 'no-store' }).then(function (res) {
+    return fetch(featureUrl(id), { headers: K.withToken({ Accept: GEOJSON }), cache: 'no-store' }).then(function (res) {
       if (!res.ok) {
         return res.json().catch(function () { return {}; }).then(function (b) {
           throw new Error(b.detail || 'HTTP ' + res.status);
@@ -724,6 +715,22 @@
   els.panel.querySelectorAll('[data-close]').forEach(function (b) { b.addEventListener('click', closePanel); });
   els.panel.addEventListener('keydown', function (e) {
     if (e.key === 'Escape') { e.stopPropagation(); closePanel(); }
+  });
+
+  // Reads refused: the map is for members only. Once signed in the page starts again, with
+  // the token on every request; the view is in the URL, so it comes back as it was.
+  K.onSignInNeeded(function (detail, hadToken) {
+    els.bar.hidden = false;
+    els.signin.textContent = 'Sign in';
+    updateBar();
+    startSignIn(hadToken
+      ? 'The server did not take your token' + (detail ? ': ' + detail : '') + '. Sign in again to see the map.'
+      : 'This server shows its map to members only. Paste the token you were given to see it.',
+    function () {
+      if (setToken(token())) { window.location.reload(); return; }
+      show('note', 'Signed in');
+      note('This browser does not keep the token for this tab (a private window refuses it), so the map cannot load with it. Open the map in an ordinary window.', true);
+    }, 'Sign in to see the map');
   });
 
   K.capsReady.then(function () {

@@ -1,7 +1,8 @@
 //! Runs the web map's browser tests (tests/browser/*.test.mjs, node's test runner with
 //! playwright-core driving the system Chromium) against a real `kat serve`: all of them on
 //! the bundled files, and the editing ones (edit.test.mjs) again on a server with a database,
-//! a throwaway PostgreSQL cluster (tests/common/pg.rs) with the bundled data imported.
+//! a throwaway PostgreSQL cluster (tests/common/pg.rs) with the bundled data imported, and
+//! the members-only ones (private.test.mjs) on such a server started with --private.
 //!
 //! A second server serves 100,000 synthetic incidents (KAT_LARGE_URL), where tiles aggregate
 //! their points into cells, as they do for a large real layer.
@@ -237,6 +238,30 @@ impl Drop for LargeData {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A map for members only: a server with a database started with --private, and a reader's
+/// token made with the kat binary, as an admin would.
+#[test]
+fn browser_private_tests() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let root = manifest_dir();
+    if !tools_present(&root) {
+        return;
+    }
+    let Some(pg) = Cluster::start() else { return };
+    pg.load(&data_dir());
+    let token = pg.token("reader", "Browser Reader");
+    let (server, port, log) = start_kat(&root, &["--database", &pg.url, "--private"]);
+    run_node(
+        &root,
+        port,
+        &log,
+        &["tests/browser/private.test.mjs"],
+        &[("KAT_PRIVATE_TOKEN", &token)],
+    );
+    drop(server);
+    drop(pg);
 }
 
 /// Editing from the map on a server with a database: the cluster is made here, the bundled

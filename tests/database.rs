@@ -761,7 +761,7 @@ fn a_file_backed_server_answers_writes_with_405_saying_edits_need_a_database() {
 fn a_private_server_asks_a_token_for_reads_but_not_for_health_or_the_map_files() {
     let Some(pg) = Cluster::start() else { return };
     pg.load(&data_dir());
-    let reader = pg.token("editor", "Reader");
+    let reader = pg.token("reader", "Reader");
     let s = Server::start_with(&data_dir(), &["--database", &pg.url, "--private"]);
     let auth = bearer(&reader);
     for path in [
@@ -777,6 +777,16 @@ fn a_private_server_asks_a_token_for_reads_but_not_for_health_or_the_map_files()
     }
     assert_eq!(s.get("/health").status, 200);
     assert_eq!(s.get("/static/app.js").status, 200);
+    // A reader reads and writes nothing: a write is refused naming the role it needs.
+    let (rows0, versions0) = (rows(&pg, "incidents"), versions(&pg));
+    let refused = post(&s, &reader, &synthetic(5));
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    let detail = refused.json()["detail"].as_str().unwrap().to_string();
+    assert!(
+        detail.contains("needs the editor role") && detail.contains("\"Reader\" is a reader"),
+        "{detail}"
+    );
+    assert_eq!((rows(&pg, "incidents"), versions(&pg)), (rows0, versions0));
     // Without a database there are no accounts: --private refuses to start.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kat"))
         .args(["serve", "--private", "--data"])
@@ -785,4 +795,86 @@ fn a_private_server_asks_a_token_for_reads_but_not_for_health_or_the_map_files()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--database"));
+}
+
+#[test]
+fn a_database_made_before_readers_upgrades_with_db_init_and_keeps_its_accounts() {
+    let Some(pg) = Cluster::start() else { return };
+    pg.load(&data_dir());
+    let editor = pg.token("editor", "Ana");
+    // The database as the first schema left it: no reader role, version 1.
+    pg.psql(
+        "DELETE FROM kat.migrations WHERE version > 1; \
+         ALTER TABLE kat.tokens DROP CONSTRAINT tokens_role_check; \
+         ALTER TABLE kat.tokens ADD CONSTRAINT tokens_role_check CHECK (role IN ('editor', 'admin'));",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kat"))
+        .args(["serve", "--database", &pg.url, "--data"])
+        .arg(data_dir())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a server does not run on an old schema"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("kat db init"), "{stderr}");
+
+    let applied = pg.kat(&["db", "init"]);
+    assert!(applied.contains("[2]"), "{applied}");
+    assert!(pg.kat(&["db", "init"]).contains("up to date"));
+    let reader = pg.token("reader", "Rose");
+    assert_eq!(
+        pg.psql("SELECT string_agg(role, ',' ORDER BY id) FROM kat.tokens"),
+        "editor,reader"
+    );
+    let s = Server::start_with(&data_dir(), &["--database", &pg.url, "--private"]);
+    let r = s
+        .request(
+            "GET",
+            "/collections/incidents/items?limit=1",
+            &[("Authorization", &bearer(&reader))],
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(post(&s, &editor, &synthetic(6)).status, 201);
+}
+
+#[test]
+fn gdal_reads_a_private_server_with_the_token_in_a_header() {
+    let have = std::process::Command::new("ogrinfo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        return common::skip_or_fail("ogrinfo (gdal-bin) is not installed");
+    }
+    let Some(pg) = Cluster::start() else { return };
+    pg.load(&data_dir());
+    let reader = pg.token("reader", "GDAL");
+    let s = Server::start_with(&data_dir(), &["--database", &pg.url, "--private"]);
+    let ogrinfo = |header: Option<&str>| {
+        let mut c = std::process::Command::new("ogrinfo");
+        c.args(["-ro", "-so", &format!("OAPIF:{}", s.base), "incidents"]);
+        if let Some(h) = header {
+            c.args(["--config", "GDAL_HTTP_HEADERS", h]);
+        }
+        c.output().unwrap()
+    };
+    let refused = ogrinfo(None);
+    assert!(
+        !refused.status.success(),
+        "GDAL read a private server without a token"
+    );
+    let out = ogrinfo(Some(&format!("Authorization: Bearer {reader}")));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("Feature Count: {}", rows(&pg, "incidents"))),
+        "{text}"
+    );
 }

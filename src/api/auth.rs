@@ -33,10 +33,10 @@ pub(super) async fn require(
     })?;
     if account.role < role {
         return Err(ApiError::Forbidden(format!(
-            "this needs the {} role; the token's account \"{}\" is an {}",
+            "this needs the {} role; the token's account \"{}\" is {}",
             role.as_str(),
             account.name,
-            account.role.as_str()
+            account.role.with_article()
         )));
     }
     Ok(account)

@@ -8,9 +8,10 @@
 use super::{table_name, Database, DbError, WRITE_LOCK};
 
 /// The migrations, in order. A migration is never edited once released: a change is a new one.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE EXTENSION IF NOT EXISTS postgis;
 CREATE TABLE kat.tokens (
     id bigserial PRIMARY KEY,
@@ -36,7 +37,17 @@ CREATE TABLE kat.history (
 );
 CREATE INDEX history_feature ON kat.history (collection, feature_id, seq DESC);
 "#,
-)];
+    ),
+    (
+        2,
+        // Readers: accounts that may read a server started with --private, and write nothing.
+        r#"
+ALTER TABLE kat.tokens DROP CONSTRAINT tokens_role_check;
+ALTER TABLE kat.tokens ADD CONSTRAINT tokens_role_check
+    CHECK (role IN ('reader', 'editor', 'admin'));
+"#,
+    ),
+];
 
 /// The schema version this Kat reads and writes.
 pub fn latest() -> i32 {

@@ -7,6 +7,8 @@ use sha2::{Digest, Sha256};
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
+    /// Reads a server started with `--private`, and writes nothing.
+    Reader,
     /// Creates and corrects features.
     Editor,
     /// Also deletes and restores them.
@@ -16,14 +18,32 @@ pub enum Role {
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Reader => "reader",
             Role::Editor => "editor",
             Role::Admin => "admin",
         }
     }
 
-    /// `editor` or `admin`.
+    /// The role with its article, as a sentence names it: "a reader", "an editor".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Role::Reader => "a reader",
+            Role::Editor => "an editor",
+            Role::Admin => "an admin",
+        }
+    }
+
+    /// `reader`, `editor` or `admin`.
+    ///
+    /// ```
+    /// use kat::database::tokens::Role;
+    /// assert_eq!(Role::parse("reader"), Some(Role::Reader));
+    /// assert!(Role::Reader < Role::Editor && Role::Editor < Role::Admin);
+    /// assert_eq!(Role::parse("viewer"), None);
+    /// ```
     pub fn parse(s: &str) -> Option<Role> {
         match s {
+            "reader" => Some(Role::Reader),
             "editor" => Some(Role::Editor),
             "admin" => Some(Role::Admin),
             _ => None,

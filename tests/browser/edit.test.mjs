@@ -124,7 +124,7 @@ test('an editor signs in, adds, corrects and reads the history of incidents from
   await page.locator('#edit-signin').waitFor({ state: 'visible' });
   assert.equal(await page.locator('#edit-add').isHidden(), true);
   await signIn(page);
-  assert.equal(await page.evaluate(() => sessionStorage.getItem('kat.editToken')), TOKEN);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('kat.token')), TOKEN);
   assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing kept beyond the tab');
   assert.ok(!page.url().includes(TOKEN), 'the token is not in the URL');
 
@@ -281,7 +281,7 @@ test('an incident added by its place name is placed by the server, and a refused
   const { context, page, errors } = await openPage(browser, { hash: '#z=9&lat=19.1&lon=-72.6' });
   await signIn(page);
   // A token the server does not know: the form stays, and signing in again resumes it.
-  await page.evaluate(() => sessionStorage.setItem('kat.editToken', 'kat_not_a_real_token'));
+  await page.evaluate(() => sessionStorage.setItem('kat.token', 'kat_not_a_real_token'));
   await page.getByRole('button', { name: 'Add incident' }).click();
   await page.getByLabel('Type a place name').check();
   assert.equal(await page.locator('#incident-precision-field').isHidden(), true);
@@ -294,7 +294,7 @@ test('an incident added by its place name is placed by the server, and a refused
   await page.getByRole('button', { name: 'Add incident' }).last().click();
   await page.locator('#signin-form').waitFor({ state: 'visible' });
   assert.match(await page.locator('#editor-note').textContent(), /did not take your token/);
-  assert.equal(await page.evaluate(() => sessionStorage.getItem('kat.editToken')), null, 'the refused token is forgotten');
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('kat.token')), null, 'the refused token is forgotten');
   await page.locator('#edit-token').fill(TOKEN);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.locator('#incident-form').waitFor({ state: 'visible' });
@@ -320,7 +320,7 @@ test('an incident added by its place name is placed by the server, and a refused
 
   // Signing out forgets the token; popups then offer History only.
   await page.getByRole('button', { name: 'Sign out' }).click();
-  assert.equal(await page.evaluate(() => sessionStorage.getItem('kat.editToken')), null);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('kat.token')), null);
   assert.equal(await page.locator('#edit-signin').isVisible(), true);
   await page.evaluate((fid) => fetch(`/collections/incidents/items/${encodeURIComponent(fid)}`).then((r) => r.json()).then((f) => window.KatMap.openIncident(f)), id);
   const popup = page.locator('.leaflet-popup-content .kat-popup');
