@@ -240,10 +240,16 @@ impl Drop for LargeData {
     }
 }
 
-/// A map for members only: a server with a database started with --private, and a reader's
-/// token made with the kat binary, as an admin would.
-#[test]
-fn browser_private_tests() {
+/// Runs `tests` on a server with a database: a throwaway cluster with the bundled data
+/// imported, a `role` token named `name` made with the kat binary as an admin would, and
+/// `kat serve --database URL` with `extra`. `env(cluster, token)` gives node's variables.
+fn on_database_server(
+    tests: &str,
+    role: &str,
+    name: &str,
+    extra: &[&str],
+    env: impl Fn(&Cluster, &str) -> Vec<(&'static str, String)>,
+) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let root = manifest_dir();
     if !tools_present(&root) {
@@ -251,45 +257,45 @@ fn browser_private_tests() {
     }
     let Some(pg) = Cluster::start() else { return };
     pg.load(&data_dir());
-    let token = pg.token("reader", "Browser Reader");
-    let (server, port, log) = start_kat(&root, &["--database", &pg.url, "--private"]);
-    run_node(
-        &root,
-        port,
-        &log,
-        &["tests/browser/private.test.mjs"],
-        &[("KAT_PRIVATE_TOKEN", &token)],
-    );
+    let token = pg.token(role, name);
+    let mut args = vec!["--database", pg.url.as_str()];
+    args.extend_from_slice(extra);
+    let (server, port, log) = start_kat(&root, &args);
+    let vars = env(&pg, &token);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    run_node(&root, port, &log, &[tests], &vars);
     drop(server);
     drop(pg);
 }
 
-/// Editing from the map on a server with a database: the cluster is made here, the bundled
-/// data imported and an editor's token made with the kat binary, as an admin would.
+/// A map for members only: a reader's token, on a server started with --private.
+#[test]
+fn browser_private_tests() {
+    on_database_server(
+        "tests/browser/private.test.mjs",
+        "reader",
+        "Browser Reader",
+        &["--private"],
+        |_, token| vec![("KAT_PRIVATE_TOKEN", token.to_string())],
+    );
+}
+
+/// Editing from the map: an editor's token, and psql on the database for the checks.
 #[test]
 fn browser_edit_tests() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let root = manifest_dir();
-    if !tools_present(&root) {
-        return;
-    }
-    let Some(pg) = Cluster::start() else { return };
-    pg.load(&data_dir());
-    let token = pg.token("editor", EDITOR);
-    let (server, port, log) = start_kat(&root, &["--database", &pg.url]);
-    let psql = pg.psql_bin();
-    run_node(
-        &root,
-        port,
-        &log,
-        &["tests/browser/edit.test.mjs"],
-        &[
-            ("KAT_EDIT_TOKEN", &token),
-            ("KAT_EDIT_ACTOR", EDITOR),
-            ("KAT_DATABASE_URL", &pg.url),
-            ("KAT_PSQL", psql.to_str().expect("a UTF-8 path")),
-        ],
+    on_database_server(
+        "tests/browser/edit.test.mjs",
+        "editor",
+        EDITOR,
+        &[],
+        |pg, token| {
+            let psql = pg.psql_bin();
+            vec![
+                ("KAT_EDIT_TOKEN", token.to_string()),
+                ("KAT_EDIT_ACTOR", EDITOR.to_string()),
+                ("KAT_DATABASE_URL", pg.url.clone()),
+                ("KAT_PSQL", psql.to_str().expect("a UTF-8 path").to_string()),
+            ]
+        },
     );
-    drop(server);
-    drop(pg);
 }
