@@ -58,6 +58,9 @@
     actors: $('incident-actors'),
     problem: $('incident-problem'),
     save: $('incident-save'),
+    deleteView: $('delete-view'),
+    deleteSummary: $('delete-summary'),
+    deleteConfirm: $('delete-confirm'),
     history: $('history-view'),
     historySummary: $('history-summary'),
     historyList: $('history-list')
@@ -90,11 +93,39 @@
   /** Whether the server takes edits (it declares Part 4). */
   var enabled = false;
 
+  /** The signed-in account as GET /account answers it ({name, role, may}), once known. */
+  var account = null;
+
+  /**
+   * Whether the account may do `op` (create, update, delete, restore). Until the server has
+   * said, every action is offered and the server decides at the write.
+   */
+  function may(op) {
+    return !account || account.may.indexOf(op) >= 0;
+  }
+
+  /**
+   * Asks the server whose the token is. Resolves to {refused: detail} when it does not take
+   * the token, and to {} when it cannot say (an older server, no connection).
+   */
+  function loadAccount() {
+    account = null;
+    return fetch('/account', { headers: K.withToken({ Accept: 'application/json' }), cache: 'no-store' }).then(function (res) {
+      return res.json().catch(function () { return {}; }).then(function (body) {
+        if (res.status === 401) return { refused: body.detail || 'the token is not valid' };
+        if (res.ok && body && Array.isArray(body.may)) account = body;
+        return {};
+      });
+    }).catch(function () { return {}; });
+  }
+
   function updateBar() {
     var signedIn = !!token();
     els.signin.hidden = signedIn;
-    els.add.hidden = !signedIn || !enabled;
+    els.add.hidden = !signedIn || !enabled || !may('create');
     els.signout.hidden = !signedIn;
+    if (account) els.signout.title = 'Signed in as ' + account.name + ' (' + account.role + ')';
+    else els.signout.removeAttribute('title');
   }
 
   // ---------------------------------------------------------------- the panel
@@ -120,6 +151,7 @@
     els.signinForm.hidden = which !== 'signin';
     els.form.hidden = which !== 'create' && which !== 'correct';
     els.history.hidden = which !== 'history';
+    els.deleteView.hidden = which !== 'delete';
     els.panel.hidden = false;
     els.add.setAttribute('aria-expanded', which === 'create' ? 'true' : 'false');
     els.signin.setAttribute('aria-expanded', which === 'signin' ? 'true' : 'false');
@@ -165,17 +197,38 @@
       return;
     }
     setToken(t);
-    updateBar();
-    var then = afterSignIn;
-    afterSignIn = null;
-    if (then) { then(); return; }
-    show('note', 'Signed in');
-    note('Signed in. Add an incident with “Add incident”, or correct one from its popup on the map.');
-    els.close.focus();
+    var submit = els.signinForm.querySelector('button[type=submit]');
+    submit.disabled = true;
+    loadAccount().then(function (r) {
+      submit.disabled = false;
+      if (r.refused) {
+        setToken('');
+        updateBar();
+        note('The server did not take that token: ' + r.refused + '.', true);
+        els.token.focus();
+        return;
+      }
+      updateBar();
+      var then = afterSignIn;
+      afterSignIn = null;
+      if (then) { then(); return; }
+      show('note', 'Signed in');
+      note(signedInText());
+      els.close.focus();
+    });
   });
+
+  function signedInText() {
+    var who = account ? 'Signed in as ' + account.name + ' (' + account.role + '). ' : 'Signed in. ';
+    if (!may('create') && !may('update')) return who + 'This account reads and writes nothing.';
+    var text = who + 'Add an incident with “Add incident”, or correct one from its popup on the map.';
+    if (account && may('delete')) text += ' As an admin you can also delete one from its popup, and restore any version from its history.';
+    return text;
+  }
 
   function signOut() {
     setToken('');
+    account = null;
     // Data shown to a member is not left on the screen after they sign out.
     if (K.readsNeedToken()) { window.location.reload(); return; }
     updateBar();
@@ -510,11 +563,13 @@
   function send(method, url, body, type, ifMatch) {
     var headers = {
       Accept: 'application/geo+json, application/problem+json;q=0.9',
-      'Content-Type': type,
       Authorization: 'Bearer ' + token()
     };
+    if (type) headers['Content-Type'] = type;
     if (ifMatch) headers['If-Match'] = ifMatch;
-    return fetch(url, { method: method, headers: headers, body: JSON.stringify(body), cache: 'no-store' })
+    var init = { method: method, headers: headers, cache: 'no-store' };
+    if (body !== null) init.body = JSON.stringify(body);
+    return fetch(url, init)
       .then(function (res) {
         return res.text().then(function (t) {
           var json = null;
@@ -549,16 +604,22 @@
     K.refresh(f.id).then(function () { K.openIncident(f); });
   }
 
-  function failed(res, retry) {
+  /** A refused write: a sign-in that resumes with `retry` for a 401, else the problem, shown
+   * beside the form or, for an action without one (`inNote`), in the panel's note. */
+  function failed(res, retry, inNote) {
     var b = res.body || {};
     var detail = b.detail || b.title || 'HTTP ' + res.status;
     if (res.status === 401) {
       setToken('');
+      account = null;
       updateBar();
-      startSignIn('The server did not take your token: ' + detail + '. Sign in again; what you entered in the form is kept.', retry);
+      startSignIn('The server did not take your token: ' + detail + '. Sign in again' +
+        (inNote ? ' to carry on.' : '; what you entered in the form is kept.'), retry);
       return;
     }
-    showProblem((b.title ? b.title + ': ' : '') + detail, b.field);
+    var text = (b.title ? b.title + ': ' : '') + detail;
+    if (inNote) note(text, true);
+    else showProblem(text, b.field);
   }
 
   els.form.addEventListener('submit', function (e) {
@@ -650,7 +711,7 @@
     return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(s) ? s.slice(0, 10) + ' ' + s.slice(11, 16) + ' UTC' : s;
   }
 
-  function versionItem(v) {
+  function versionItem(v, id, newest) {
     var action = ACTIONS[v.action] || String(v.action || 'changed');
     var head = el('p', 'history-head', [
       'Revision ' + String(v.revision) + ': ' + action + ' by ' + String(v.actor || 'unknown') + ' ',
@@ -669,20 +730,89 @@
     });
     if (!list.childNodes.length) list.appendChild(el('li', null, ['no field changed']));
     li.appendChild(list);
+    // Any version but the newest can be made the newest again, unless it is a deletion.
+    if (token() && account && may('restore') && v.after && v.revision !== newest) {
+      var p = el('p', 'history-restore');
+      p.appendChild(popupButton('Restore revision ' + String(v.revision), function () { restore(id, v.revision); }));
+      li.appendChild(p);
+    }
     return li;
   }
 
-  function showHistory(id) {
+  /** POST …/history/{revision}/restore: that version becomes the incident's newest. */
+  function restore(id, revision) {
+    note('Restoring revision ' + revision + '…');
+    var url = featureUrl(id) + '/history/' + encodeURIComponent(String(revision)) + '/restore';
+    send('POST', url, null, null, null).then(function (res) {
+      if (res.ok && res.body) {
+        var f = res.body;
+        showHistory(id, 'Restored revision ' + revision + ' of incident ' + id + (res.etag ? ' (now ' + res.etag.replace(/"/g, '') + ').' : '.'));
+        K.refresh(id).then(function () { K.openIncident(f); });
+        return;
+      }
+      failed(res, function () { showHistory(id, 'Signed in again: restore once more.'); }, true);
+    }).catch(function (e) { note('The restore did not reach the server (' + e.message + ').', true); });
+  }
+
+  // ---------------------------------------------------------------- deleting
+
+  /** Asks to confirm the deletion, with the incident as stored now and its ETag. */
+  function startDelete(id) {
+    map.closePopup();
+    show('delete', 'Delete incident ' + id);
+    note('');
+    els.deleteSummary.textContent = 'Loading the incident…';
+    els.deleteConfirm.disabled = true;
+    editing.etag = null;
+    fetchFeature(id).then(function (got) {
+      if (view !== 'delete') return;
+      var p = got.feature.properties || {};
+      editing.etag = got.etag;
+      els.deleteSummary.textContent = 'Delete incident ' + id + ': ' + K.typeLabel(p.event_type) + ', ' +
+        (p.event_date || 'date unknown') + ', ' + (p.location_as_reported || p.commune || 'place not given') + '?';
+      els.deleteConfirm.disabled = false;
+      els.deleteConfirm.setAttribute('data-id', id);
+      els.deleteConfirm.focus();
+    }).catch(function (e) {
+      els.deleteSummary.textContent = 'The incident could not be loaded (' + e.message + ').';
+    });
+  }
+
+  els.deleteConfirm.addEventListener('click', function () {
+    var id = els.deleteConfirm.getAttribute('data-id');
+    if (!id || view !== 'delete') return;
+    els.deleteConfirm.disabled = true;
+    send('DELETE', featureUrl(id), null, null, editing.etag).then(function (res) {
+      els.deleteConfirm.disabled = false;
+      if (res.status === 204) {
+        K.refresh(id);
+        showHistory(id, 'Deleted incident ' + id + '. Its history stays below: restore a version to bring it back.');
+        return;
+      }
+      if (res.status === 412) {
+        note('Someone changed this incident since it was loaded: look at it again before deleting.', true);
+        startDelete(id);
+        return;
+      }
+      failed(res, function () { startDelete(id); }, true);
+    }).catch(function (e) {
+      els.deleteConfirm.disabled = false;
+      note('The deletion did not reach the server (' + e.message + ').', true);
+    });
+  });
+
+  function showHistory(id, message) {
     var seq = ++historySeq;
     show('history', 'History of incident ' + id);
-    note('');
+    note(message || '');
     els.historyList.textContent = '';
     els.historySummary.textContent = 'Loading the versions…';
     K.getJSON(featureUrl(id) + '/history').then(function (body) {
       if (seq !== historySeq) return;
       var versions = Array.isArray(body.versions) ? body.versions : [];
       els.historySummary.textContent = versions.length === 1 ? '1 version.' : versions.length + ' versions, the newest first.';
-      versions.forEach(function (v) { els.historyList.appendChild(versionItem(v)); });
+      var newest = versions.length ? versions[0].revision : null;
+      versions.forEach(function (v) { els.historyList.appendChild(versionItem(v, id, newest)); });
       els.panel.focus();
     }).catch(function (e) {
       if (seq !== historySeq) return;
@@ -703,8 +833,9 @@
     if (!enabled || feature.id === null || feature.id === undefined) return;
     var id = String(feature.id);
     var actions = el('p', 'kat-edit-actions');
-    if (token()) actions.appendChild(popupButton('Correct', function () { startCorrect(id); }));
+    if (token() && may('update')) actions.appendChild(popupButton('Correct', function () { startCorrect(id); }));
     actions.appendChild(popupButton('History', function () { showHistory(id); }));
+    if (token() && account && may('delete')) actions.appendChild(popupButton('Delete', function () { startDelete(id); }));
     box.appendChild(actions);
   });
 
@@ -738,5 +869,11 @@
     enabled = true;
     els.bar.hidden = false;
     updateBar();
+    // Signed in before this page loaded (in this tab): whose token is it, and may it write?
+    if (!token()) return;
+    loadAccount().then(function (r) {
+      if (r.refused) setToken('');
+      updateBar();
+    });
   });
 })();

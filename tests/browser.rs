@@ -43,6 +43,8 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The name of the editor account the editing tests sign in with; they check it in the history.
 const EDITOR: &str = "Browser Editor";
+/// The admin account that deletes and restores in the editing tests.
+const ADMIN: &str = "Browser Admin";
 
 /// The status code of `GET path`, or None when the server does not answer.
 fn http_status(port: u16, path: &str) -> Option<u16> {
@@ -280,7 +282,8 @@ fn browser_private_tests() {
     );
 }
 
-/// Editing from the map: an editor's token, and psql on the database for the checks.
+/// Editing from the map: an editor's and an admin's tokens, and psql on the database for the
+/// checks.
 #[test]
 fn browser_edit_tests() {
     on_database_server(
@@ -293,6 +296,8 @@ fn browser_edit_tests() {
             vec![
                 ("KAT_EDIT_TOKEN", token.to_string()),
                 ("KAT_EDIT_ACTOR", EDITOR.to_string()),
+                ("KAT_ADMIN_TOKEN", pg.token("admin", ADMIN)),
+                ("KAT_ADMIN_ACTOR", ADMIN.to_string()),
                 ("KAT_DATABASE_URL", pg.url.clone()),
                 ("KAT_PSQL", psql.to_str().expect("a UTF-8 path").to_string()),
             ]

@@ -878,3 +878,45 @@ fn gdal_reads_a_private_server_with_the_token_in_a_header() {
         "{text}"
     );
 }
+
+#[test]
+fn account_names_the_token_s_holder_its_role_and_what_it_may_do() {
+    let Some(pg) = Cluster::start() else { return };
+    pg.load(&data_dir());
+    let s = Server::start_with(&data_dir(), &["--database", &pg.url]);
+    for (role, name, may) in [
+        ("reader", "Rose", vec!["read"]),
+        ("editor", "Ana", vec!["read", "create", "replace", "update"]),
+        (
+            "admin",
+            "Jean",
+            vec!["read", "create", "replace", "update", "delete", "restore"],
+        ),
+    ] {
+        let token = pg.token(role, name);
+        let r = s
+            .request("GET", "/account", &[("Authorization", &bearer(&token))])
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        assert_eq!(r.json(), json!({"name": name, "role": role, "may": may}));
+        assert!(!r.text().contains(&token));
+    }
+    for headers in [vec![], vec![("Authorization", "Bearer kat_0000")]] {
+        let r = s.request("GET", "/account", &headers).unwrap();
+        assert_eq!(r.status, 401, "{headers:?}");
+        assert!(r.header("www-authenticate").is_some());
+    }
+    let bad = s.get("/account?role=admin");
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["parameter"], "role");
+    let api = s.json("/api");
+    assert!(api["paths"]["/account"]["get"]["security"].is_array());
+
+    // A server without a database has no accounts, and says where they are kept.
+    let files = Server::start();
+    let r = files.get("/account");
+    assert_eq!(r.status, 404);
+    assert!(r.json()["detail"].as_str().unwrap().contains("--database"));
+    assert!(files.json("/api")["paths"].get("/account").is_none());
+}

@@ -139,3 +139,37 @@ pub(super) fn unavailable(e: &crate::database::DbError) -> ApiError {
         ApiError::Internal("the database refused the write; the failure has been logged".into())
     }
 }
+
+/// What each role may do, as the names of the operations: a client offers only these.
+fn may(role: Role) -> &'static [&'static str] {
+    match role {
+        Role::Reader => &["read"],
+        Role::Editor => &["read", "create", "replace", "update"],
+        Role::Admin => &["read", "create", "replace", "update", "delete", "restore"],
+    }
+}
+
+/// `GET /account`: the account behind the request's token, its role and what it may do.
+pub(super) async fn account(
+    req: HttpRequest,
+    state: web::Data<State>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    super::params::Params::parse(req.query_string(), Some(&["f"]))?;
+    if state.database().is_none() {
+        return Err(ApiError::NotFound(
+            "this server has no accounts: accounts are kept in a database (start Kat with \
+             --database)"
+                .into(),
+        ));
+    }
+    let account = require(&req, &state, Role::Reader).await?;
+    let body = serde_json::json!({
+        "name": account.name,
+        "role": account.role.as_str(),
+        "may": may(account.role),
+    });
+    Ok(actix_web::HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body.to_string()))
+}

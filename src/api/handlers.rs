@@ -21,7 +21,8 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/health", health))
         .service(resource("/metrics", metrics))
         .service(resource("/geocode", geocode))
-        .service(resource("/reverse", reverse));
+        .service(resource("/reverse", reverse))
+        .service(resource("/account", super::auth::account));
 }
 
 fn params(req: &HttpRequest, allowed: &[&str]) -> Result<Params, ApiError> {

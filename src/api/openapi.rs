@@ -407,5 +407,25 @@ pub fn add_edits(doc: &mut Value, collections: &[Arc<CollectionSpec>]) {
             "responses": written("200", "The feature as restored"),
         }}));
     }
+    if collections.iter().any(|s| s.editable && s.table.is_some()) {
+        paths.insert("/account".into(), json!({"get": {
+            "summary": "The account behind the token: its name, its role (reader, editor or admin) and the operations it may do",
+            "operationId": "getAccount", "security": [{"bearer": []}],
+            "parameters": [reference("f")],
+            "responses": {
+                "200": {"description": "The account", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["name", "role", "may"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "role": {"type": "string", "enum": ["reader", "editor", "admin"]},
+                        "may": {"type": "array", "items": {"type": "string", "enum": ["read", "create", "replace", "update", "delete", "restore"]}},
+                    },
+                }}}},
+                "400": problem("A query parameter this operation does not take"),
+                "401": problem("No valid token"),
+                "503": problem("The database is unavailable; retry shortly"),
+            },
+        }}));
+    }
     doc["components"]["securitySchemes"] = json!({"bearer": {"type": "http", "scheme": "bearer", "description": "A token from `kat token create`"}});
 }

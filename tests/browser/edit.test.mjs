@@ -10,6 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { launch, openPage, api, emptyMapPoint, statusCount, idSet, BASE } from './helpers.mjs';
 
 const TOKEN = process.env.KAT_EDIT_TOKEN || '';
+const ADMIN_TOKEN = process.env.KAT_ADMIN_TOKEN || '';
+const ADMIN = process.env.KAT_ADMIN_ACTOR || 'Browser Admin';
 const DATABASE = process.env.KAT_DATABASE_URL || '';
 const PSQL = process.env.KAT_PSQL || 'psql';
 const EDITOR = process.env.KAT_EDIT_ACTOR || 'Browser Editor';
@@ -22,8 +24,8 @@ before(async () => {
   browser = await launch();
   const conformance = await api('/conformance');
   editable = conformance.conformsTo.some((c) => /ogcapi-features-4\/[\d.]+\/conf\/create-replace-delete$/.test(c));
-  if (editable && (!TOKEN || !DATABASE)) {
-    throw new Error('the server takes edits: set KAT_EDIT_TOKEN and KAT_DATABASE_URL (tests/browser.rs does)');
+  if (editable && (!TOKEN || !ADMIN_TOKEN || !DATABASE)) {
+    throw new Error('the server takes edits: set KAT_EDIT_TOKEN, KAT_ADMIN_TOKEN and KAT_DATABASE_URL (tests/browser.rs does)');
   }
 });
 after(async () => { await browser?.close(); });
@@ -326,6 +328,61 @@ test('an incident added by its place name is placed by the server, and a refused
   const popup = page.locator('.leaflet-popup-content .kat-popup');
   await popup.getByRole('button', { name: 'History' }).waitFor();
   assert.equal(await popup.getByRole('button', { name: 'Correct' }).count(), 0);
+  assert.deepEqual(unexpected(errors), []);
+  await context.close();
+});
+
+test('an admin deletes an incident from its popup and restores it from its history', async (t) => {
+  if (!editable) { t.skip('this server takes no edits'); return; }
+  // A synthetic record of this test's own, written through the API as any client would.
+  const notes = `${RUN}: to be deleted and restored`;
+  const created = await fetch(`${BASE}/collections/incidents/items`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/geo+json' },
+    body: JSON.stringify({
+      type: 'Feature', geometry: { type: 'Point', coordinates: [-72.2851, 18.5162] },
+      properties: { event_date: '2026-11-28', event_type: 'arson_looting', notes },
+    }),
+  });
+  assert.equal(created.status, 201, await created.clone().text());
+  const feature = await created.json();
+  const id = String(feature.id);
+  assert.equal(row(id).properties.notes, notes);
+
+  const { context, page, errors } = await openPage(browser, { hash: '#z=14&lat=18.5162&lon=-72.2851' });
+  await signIn(page, ADMIN_TOKEN);
+  assert.match(await page.locator('#editor-note').textContent(), new RegExp(`Signed in as ${ADMIN} \\(admin\\)`));
+  await page.evaluate((f) => window.KatMap.openIncident(f), feature);
+  const popup = page.locator('.leaflet-popup-content .kat-popup');
+  await popup.getByRole('button', { name: 'Delete' }).waitFor();
+  assert.deepEqual(await popup.locator('.kat-edit-actions button').allTextContents(), ['Correct', 'History', 'Delete']);
+
+  // Deleting asks first, names the incident, and sends the ETag it was shown.
+  await popup.getByRole('button', { name: 'Delete' }).click();
+  await page.waitForFunction((want) => document.getElementById('delete-summary').textContent.includes(want), id);
+  assert.match(await page.locator('#delete-summary').textContent(), /Arson or looting, 2026-11-28/);
+  const sent = page.waitForRequest((r) => r.method() === 'DELETE');
+  await page.getByRole('button', { name: 'Delete incident' }).click();
+  assert.equal((await sent).headers()['if-match'], '"r1"');
+  await noteText(page, /Deleted incident/);
+  assert.equal(row(id), null, 'the row is gone from the table');
+  assert.equal((await fetch(`${BASE}/collections/incidents/items/${encodeURIComponent(id)}`)).status, 404);
+
+  // The history stays and lists the deletion first; the version before it can be restored.
+  await page.waitForFunction(() => document.querySelectorAll('#history-list > li').length === 2);
+  assert.match(await page.locator('#history-list > li').first().textContent(), new RegExp(`deleted by ${ADMIN}`));
+  assert.equal(await page.locator('#history-list > li').first().getByRole('button').count(), 0, 'a deletion is not restored');
+  await page.getByRole('button', { name: 'Restore revision 1' }).click();
+  await noteText(page, /Restored revision 1 of incident/);
+  const back = row(id);
+  assert.ok(back, 'the row is back');
+  assert.equal(back.properties.notes, notes);
+  assert.equal(back.revision, 3);
+  await page.waitForFunction(() => document.querySelectorAll('#history-list > li').length === 3);
+  assert.match(await page.locator('#history-list > li').first().textContent(), new RegExp(`restored by ${ADMIN}`));
+  const served = await fetch(`${BASE}/collections/incidents/items/${encodeURIComponent(id)}`);
+  assert.equal(served.status, 200);
+  assert.equal((await served.json()).properties.notes, notes);
   assert.deepEqual(unexpected(errors), []);
   await context.close();
 });

@@ -94,6 +94,14 @@ test('signed in, the map shows the view\'s incidents and every request carries t
     const res = await r.response();
     if (res) assert.notEqual(res.status(), 401, `${r.url()} was answered`);
   }
+  // A reader reads only: no "Add incident", and popups offer the history alone.
+  await page.locator('#edit-signout').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#edit-add').isHidden(), true);
+  const one = (await authed('/collections/incidents/items?limit=1')).features[0];
+  await page.evaluate((f) => window.KatMap.openIncident(f), one);
+  const popup = page.locator('.leaflet-popup-content .kat-popup');
+  await popup.getByRole('button', { name: 'History' }).waitFor();
+  assert.deepEqual(await popup.locator('.kat-edit-actions button').allTextContents(), ['History']);
   assert.deepEqual(errors, []);
   await context.close();
 });
