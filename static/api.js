@@ -107,8 +107,17 @@
     document.getElementById('api-status').textContent = names.length + ' paths.';
   }
 
-  fetch('/api', { headers: { Accept: 'application/vnd.oai.openapi+json;version=3.0, application/json;q=0.9' } })
+  // On a server whose reads need a token, the map's sign-in (in this tab) lends it here.
+  var headers = { Accept: 'application/vnd.oai.openapi+json;version=3.0, application/json;q=0.9' };
+  var token = '';
+  try { token = window.sessionStorage.getItem('kat.token') || ''; } catch (e) { token = ''; }
+  if (token) headers.Authorization = 'Bearer ' + token;
+
+  fetch('/api', { headers: headers })
     .then(function (res) {
+      if (res.status === 401) {
+        throw new Error('this server shows its API to members only: sign in on the map, in this tab, then come back');
+      }
       if (!res.ok) throw new Error('HTTP ' + res.status);
       return res.json();
     })

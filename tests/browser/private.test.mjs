@@ -153,3 +153,16 @@ test('signing out takes the incidents off the screen', { skip }, async () => {
   assert.equal(await page.evaluate(() => sessionStorage.getItem('kat.token')), null);
   await context.close();
 });
+
+test('the API documentation page reads the definition with the map\'s token', { skip }, async () => {
+  const { context, page } = await openPrivate();
+  await page.goto(`${BASE}/static/api.html`);
+  await page.waitForFunction(() => /members only/.test(document.getElementById('api-status').textContent), null, { timeout: 20_000 });
+  await page.goto(`${BASE}/`);
+  await signIn(page, TOKEN);
+  await page.getByRole('link', { name: 'API documentation' }).click();
+  await page.waitForFunction(() => /\d+ paths\./.test(document.getElementById('api-status').textContent), null, { timeout: 20_000 });
+  const expected = Object.keys((await authed('/api')).paths).length;
+  assert.equal(await page.locator('#api-status').textContent(), `${expected} paths.`);
+  await context.close();
+});
