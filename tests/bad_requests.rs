@@ -244,6 +244,7 @@ fn parameter_cases() -> Vec<Case> {
     cases.push(bad(format!("/geocode?q={}", "a".repeat(201)), "q"));
     cases.push(bad("/geocode?q=port&limit=0", "limit"));
     cases.push(bad("/geocode?q=port&limit=x", "limit"));
+    cases.push(bad("/geocode?q=port&limit=51", "limit"));
     cases.push(bad("/geocode?q=port&q=cap", "q"));
     cases.push(bad("/geocode?q=port&suggest=yes", "suggest"));
     cases.push(bad("/geocode?q=port&suggest=true&suggest=false", "suggest"));

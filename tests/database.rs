@@ -910,6 +910,17 @@ fn account_names_the_token_s_holder_its_role_and_what_it_may_do() {
     let bad = s.get("/account?role=admin");
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json()["parameter"], "role");
+    for path in [
+        "/account?f=xml",
+        "/collections/incidents/items/HT-2025-038/history?f=xml",
+    ] {
+        let r = s.get(path);
+        assert!(r.status == 400 || r.status == 406, "{path}: {}", r.text());
+        assert!(
+            r.json()["detail"].as_str().unwrap().contains("f=json"),
+            "{path}"
+        );
+    }
     let api = s.json("/api");
     assert!(api["paths"]["/account"]["get"]["security"].is_array());
 

@@ -154,7 +154,8 @@ pub(super) async fn account(
     req: HttpRequest,
     state: web::Data<State>,
 ) -> Result<actix_web::HttpResponse, ApiError> {
-    super::params::Params::parse(req.query_string(), Some(&["f"]))?;
+    let p = super::params::Params::parse(req.query_string(), Some(&["f"]))?;
+    super::negotiate::negotiate(&req, &p, false)?;
     if state.database().is_none() {
         return Err(ApiError::NotFound(
             "this server has no accounts: accounts are kept in a database (start Kat with \

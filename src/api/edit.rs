@@ -495,7 +495,8 @@ pub(super) async fn history(
     state: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let (collection, id) = path.into_inner();
-    super::params::Params::parse(req.query_string(), Some(&["f"]))?;
+    let p = super::params::Params::parse(req.query_string(), Some(&["f"]))?;
+    super::negotiate::negotiate(&req, &p, false)?;
     let snapshot = state.snapshot();
     let layer = layer(&snapshot, &collection)?;
     let (Some(db), Some(table)) = (state.database(), layer.spec.table.as_deref()) else {

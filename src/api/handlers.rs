@@ -279,11 +279,14 @@ async fn geocode(req: HttpRequest, state: web::Data<State>) -> Result<HttpRespon
         .get("q")
         .ok_or_else(|| ParamError::new("q", "", "a place name of 1 to 200 characters"))?;
     let q = parse_value("q", q)?;
+    // Unlike an items page, a list of candidates has no next page: a limit it cannot honour
+    // is refused rather than cut, as /api declares.
     let limit = match p.get("limit") {
         None => 5,
         Some(s) => super::params::parse_limit(s)
-            .map_err(|_| ParamError::new("limit", s, "a whole number from 1 to 50"))?
-            .min(50),
+            .ok()
+            .filter(|n| *n <= 50)
+            .ok_or_else(|| ParamError::new("limit", s, "a whole number from 1 to 50"))?,
     };
     let snap = state.snapshot();
     let found = if suggest {

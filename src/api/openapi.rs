@@ -297,7 +297,7 @@ fn tile_paths(paths: &mut Map<String, Value>, collections: &[Arc<CollectionSpec>
             reference("near"),
             reference("within"),
             reference("near_feature"),
-            json!({"name": "groupby", "in": "query", "required": false, "style": "form", "explode": false, "description": "One or more queryables, comma-separated, e.g. department,event_type", "schema": {"type": "string"}}),
+            json!({"name": "groupby", "in": "query", "required": false, "style": "form", "explode": false, "description": "One or more queryables, comma-separated, e.g. department,event_type", "schema": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": spec.queryables.iter().map(|q| q.name.as_str()).collect::<Vec<_>>()}}}),
             json!({"name": "f", "in": "query", "required": false, "style": "form", "explode": false, "description": "json (the default) or csv", "schema": {"type": "string", "enum": ["json", "csv"]}}),
         ];
         if spec.time_property.is_some() {
