@@ -111,3 +111,27 @@ fn the_aggregate_as_csv_has_the_same_groups() {
         assert_eq!(row[2].parse::<u64>().unwrap(), g["count"].as_u64().unwrap());
     }
 }
+
+#[test]
+fn features_without_a_point_are_counted_in_every_group_they_belong_to() {
+    // The bundled layer with every fifth incident's point removed, as a place-only record
+    // the geocoder could not place would have it.
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kat-aggregate-unplaced-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    common::copy_dir(&common::data_dir(), &dir);
+    let path = dir.join("incidents.geojson");
+    let mut layer: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let features = layer["features"].as_array_mut().unwrap();
+    for f in features.iter_mut().step_by(5) {
+        f["geometry"] = serde_json::Value::Null;
+    }
+    std::fs::write(&path, layer.to_string()).unwrap();
+    let server = Server::start_with(&dir, &["--no-watch", "--no-cache"]);
+    check(&server, "department", "month", "");
+    check(&server, "event_type", "year", "fatalities=0");
+    check(&server, "department", "year", "filter=fatalities%3E%3D3");
+    check(&server, "department", "month", "bbox=-73.0,18.3,-72.0,19.0");
+    let _ = std::fs::remove_dir_all(&dir);
+}

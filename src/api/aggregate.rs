@@ -174,7 +174,7 @@ async fn aggregate_handler(
     if let Some(kept) = state.rendered.get(&etag) {
         return Ok(answer(&kept, etag));
     }
-    let results = query::run(layer, &q);
+    let results = query::every(layer, &q);
     let summed: Vec<usize> = spec
         .queryables
         .iter()
