@@ -109,40 +109,53 @@ impl Layout {
         out: &mut Vec<u8>,
     ) -> Result<(), CsvError> {
         let mut w = writer(out);
-        let mut record: Vec<String> = Vec::with_capacity(self.header.len());
+        let field = |w: &mut csv::Writer<&mut Vec<u8>>, text: &str| {
+            w.write_field(text).map_err(CsvError::Write)
+        };
+        let mut number = String::new();
         for i in range {
             let f = features.read(i)?;
-            record.clear();
-            record.push(f.id.map(value_cell).unwrap_or_default().into_owned());
+            field(&mut w, &f.id.map(value_cell).unwrap_or_default())?;
+            let mut at = 0;
             for name in &self.properties {
                 let cell = f
                     .properties
                     .as_ref()
-                    .and_then(|p| p.get(name.as_str()))
-                    .map(|v| value_cell(v).into_owned());
-                record.push(cell.unwrap_or_default());
+                    .and_then(|p| p.get_from(name, &mut at))
+                    .map(value_cell);
+                field(&mut w, cell.as_deref().unwrap_or(""))?;
             }
-            let geometry = f.geometry()?;
-            let point = match &geometry {
-                Some(geo::Geometry::Point(p)) => Some(*p),
-                _ => None,
+            // A point's coordinates are read as two numbers; other shapes go through geo.
+            let (point, geometry) = match f.point() {
+                Some(p) => (Some(p), None),
+                None => match f.geometry()? {
+                    Some(geo::Geometry::Point(p)) => (Some(p), None),
+                    other => (None, other),
+                },
             };
             if self.lon_lat {
                 match point {
                     Some(p) => {
-                        record.push(p.x().to_string());
-                        record.push(p.y().to_string());
+                        for v in [p.x(), p.y()] {
+                            use std::fmt::Write;
+                            number.clear();
+                            let _ = write!(number, "{v}");
+                            field(&mut w, &number)?;
+                        }
                     }
-                    None => record.extend([String::new(), String::new()]),
+                    None => {
+                        field(&mut w, "")?;
+                        field(&mut w, "")?;
+                    }
                 }
             }
             if self.wkt {
-                record.push(match (&geometry, point) {
-                    (Some(g), None) => wkt_of(g),
-                    _ => String::new(),
-                });
+                match &geometry {
+                    Some(g) => field(&mut w, &wkt_of(g))?,
+                    None => field(&mut w, "")?,
+                }
             }
-            w.write_record(&record).map_err(CsvError::Write)?;
+            w.write_record(None::<&[u8]>).map_err(CsvError::Write)?;
         }
         w.flush().map_err(|e| CsvError::Write(e.into()))
     }

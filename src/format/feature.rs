@@ -45,7 +45,112 @@ pub struct Feature<'a> {
     pub geometry: Option<&'a RawValue>,
     /// In the order the feature gives them (`distance_m` first in a `near` answer).
     #[serde(borrow, default)]
-    pub properties: Option<IndexMap<String, &'a RawValue>>,
+    pub properties: Option<Properties<'a>>,
+}
+
+/// A feature's properties in the order it gives them, names and values borrowed from its
+/// JSON (a name is copied only when it holds an escape).
+///
+/// A list, not a map: an encoder asks for the properties in the order the layer's features
+/// share, so [`Properties::get_from`] finds each at the cursor it leaves. Reading them into
+/// an `IndexMap` of owned names cost a copy and a SipHash per property; at a million
+/// incidents a CSV download spent a fifth of its time in allocation, hashing and rehashing.
+///
+/// ```
+/// use kat::format::feature::Feature;
+/// let f: Feature = serde_json::from_str(r#"{"properties": {"a": 1, "b": "x"}}"#).unwrap();
+/// let p = f.properties.unwrap();
+/// assert_eq!(p.get("b").map(|v| v.get()), Some("\"x\""));
+/// let mut at = 0;
+/// assert_eq!(p.get_from("a", &mut at).map(|v| v.get()), Some("1"));
+/// assert_eq!((p.get_from("b", &mut at).is_some(), at), (true, 2));
+/// assert!(p.get("c").is_none());
+/// // Out of the feature's order, or with an escaped name, a property is still found.
+/// let f: Feature = serde_json::from_str(r#"{"properties": {"b": 2, "\u0061": 1}}"#).unwrap();
+/// let p = f.properties.unwrap();
+/// let mut at = 0;
+/// assert_eq!(p.get_from("a", &mut at).map(|v| v.get()), Some("1"));
+/// assert_eq!(p.get_from("b", &mut at).map(|v| v.get()), Some("2"));
+/// ```
+#[derive(Debug, Default)]
+pub struct Properties<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> Properties<'a> {
+    /// The value of `name`, if the feature has it.
+    pub fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+
+    /// The value of `name`, looked for first at `*at` and then everywhere; `*at` moves past
+    /// it, so that properties asked for in the feature's own order are each found at once.
+    pub fn get_from(&self, name: &str, at: &mut usize) -> Option<&'a RawValue> {
+        if let Some((k, v)) = self.0.get(*at) {
+            if k == name {
+                *at += 1;
+                return Some(*v);
+            }
+        }
+        let found = self.0.iter().position(|(k, _)| k == name)?;
+        *at = found + 1;
+        Some(self.0[found].1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), *v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Properties<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name<'a>(Cow<'a, str>);
+        impl<'de: 'a, 'a> Deserialize<'de> for Name<'a> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Name<'de>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a property name")
+                    }
+                    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Name<'de>, E> {
+                        Ok(Name(Cow::Borrowed(s)))
+                    }
+                    fn visit_str<E>(self, s: &str) -> Result<Name<'de>, E> {
+                        Ok(Name(Cow::Owned(s.to_owned())))
+                    }
+                    fn visit_string<E>(self, s: String) -> Result<Name<'de>, E> {
+                        Ok(Name(Cow::Owned(s)))
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Properties<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a properties object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Properties<'de>, M::Error> {
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(24));
+                while let Some((Name(k), v)) = m.next_entry::<Name<'de>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(Properties(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 impl Feature<'_> {
@@ -65,6 +170,26 @@ impl Feature<'_> {
         let raw = self.geometry?;
         let t: TypeOnly = serde_json::from_str(raw.get()).ok()?;
         GeometryType::from_name(&t.kind)
+    }
+
+    /// The point of a `Point` geometry, read as two numbers without building a geometry;
+    /// `None` for any other geometry (or none).
+    pub fn point(&self) -> Option<geo::Point<f64>> {
+        #[derive(Deserialize)]
+        struct PointOnly<'t> {
+            #[serde(rename = "type", borrow)]
+            kind: Cow<'t, str>,
+            coordinates: Vec<f64>,
+        }
+        let raw = self.geometry?;
+        if !raw.get().contains("\"Point\"") {
+            return None;
+        }
+        let p: PointOnly = serde_json::from_str(raw.get()).ok()?;
+        match (p.kind.as_ref(), p.coordinates.as_slice()) {
+            ("Point", [x, y, ..]) => Some(geo::Point::new(*x, *y)),
+            _ => None,
+        }
     }
 
     /// The geometry, `None` for a feature without one.
@@ -310,14 +435,22 @@ impl Scan {
         for i in 0..features.len() {
             let f = features.read(i)?;
             if let Some(props) = &f.properties {
-                for (name, value) in props {
+                for (j, (name, value)) in props.iter().enumerate() {
                     let kind = kind_of(value);
-                    match scan.properties.get_mut(name.as_str()) {
+                    // Features of one layer mostly list their properties in one order: the
+                    // name at the same place as last time needs no hashing.
+                    if let Some((known, kinds)) = scan.properties.get_index_mut(j) {
+                        if known == name {
+                            kinds.insert(kind);
+                            continue;
+                        }
+                    }
+                    match scan.properties.get_mut(name) {
                         Some(kinds) => kinds.insert(kind),
                         None => {
                             let mut kinds = Kinds::default();
                             kinds.insert(kind);
-                            scan.properties.insert(name.clone(), kinds);
+                            scan.properties.insert(name.to_string(), kinds);
                         }
                     }
                 }
