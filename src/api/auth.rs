@@ -140,15 +140,6 @@ pub(super) fn unavailable(e: &crate::database::DbError) -> ApiError {
     }
 }
 
-/// What each role may do, as the names of the operations: a client offers only these.
-fn may(role: Role) -> &'static [&'static str] {
-    match role {
-        Role::Reader => &["read"],
-        Role::Editor => &["read", "create", "replace", "update"],
-        Role::Admin => &["read", "create", "replace", "update", "delete", "restore"],
-    }
-}
-
 /// `GET /account`: the account behind the request's token, its role and what it may do.
 pub(super) async fn account(
     req: HttpRequest,
@@ -167,7 +158,7 @@ pub(super) async fn account(
     let body = serde_json::json!({
         "name": account.name,
         "role": account.role.as_str(),
-        "may": may(account.role),
+        "may": account.role.may(),
     });
     Ok(actix_web::HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))

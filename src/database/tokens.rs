@@ -24,6 +24,18 @@ impl Role {
         }
     }
 
+    /// The operations the role may do, by their names in `GET /account`: a client offers
+    /// only these. The write handlers ask for the role each needs (`Editor` to create,
+    /// replace and update, `Admin` to delete and restore), and a role may all that those
+    /// below it may.
+    pub fn may(self) -> &'static [&'static str] {
+        match self {
+            Role::Reader => &["read"],
+            Role::Editor => &["read", "create", "replace", "update"],
+            Role::Admin => &["read", "create", "replace", "update", "delete", "restore"],
+        }
+    }
+
     /// The role with its article, as a sentence names it: "a reader", "an editor".
     pub fn with_article(self) -> &'static str {
         match self {
