@@ -5,13 +5,14 @@
 //!
 //! A server keeps each table's features as the GeoJSON texts the database holds, in the order
 //! they were first written. A change replaces one text; the layer is then rebuilt from the
-//! texts in memory (never re-read from the database) and swapped in by
+//! texts in memory, one by one (never re-read from the database, nor joined into one), and
+//! swapped in by
 //! [`super::Catalog::refresh_tables`]. Changes arrive by `LISTEN` as they commit; the log is
 //! also read every second, so a lost notification delays a change by a second at most.
 
 use super::SnapshotError;
 use crate::database::{changes, schema, Database, DbError, CHANNEL};
-use crate::layer::{load_layer_from_text, CollectionSpec, Layer};
+use crate::layer::{load_layer_from_features, CollectionSpec, Layer};
 use indexmap::IndexMap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -144,24 +145,10 @@ impl Tables {
                 return Ok((Arc::clone(layer), Arc::clone(revisions)));
             }
         }
-        let mut text = String::with_capacity(
-            40 + held
-                .features
-                .values()
-                .map(|(_, f)| f.len() + 1)
-                .sum::<usize>(),
-        );
-        text.push_str("{\"type\":\"FeatureCollection\",\"features\":[");
-        for (k, (_, f)) in held.features.values().enumerate() {
-            if k > 0 {
-                text.push(',');
-            }
-            text.push_str(f);
-        }
-        text.push_str("]}");
+        let texts: Vec<&str> = held.features.values().map(|(_, f)| f.as_str()).collect();
         let revisions: Arc<[i64]> = held.features.values().map(|(r, _)| *r).collect();
-        let layer = Arc::new(load_layer_from_text(
-            &text,
+        let layer = Arc::new(load_layer_from_features(
+            &texts,
             spec,
             &format!("table kat.{table}"),
         )?);

@@ -15,7 +15,7 @@ pub use crate::catalog::config::{CollectionSpec, MatchKind, Queryable, Queryable
 pub use column::Column;
 pub use digest::{digest_bytes, digest_file};
 pub use error::LoadError;
-pub use load::{load_layer, load_layer_from_text};
+pub use load::{load_layer, load_layer_from_features, load_layer_from_text};
 
 use crate::index::{Rect, SpatialIndex};
 use crate::temporal::Interval;

@@ -46,17 +46,15 @@ pub(super) fn trim_whitespace(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_ascii() && json::is_whitespace(c as u8))
 }
 
-pub(super) fn parse_block(
+pub(super) fn parse_block<'t>(
     spec: &CollectionSpec,
     wanted: &[&str],
-    text: &str,
+    features: impl ExactSizeIterator<Item = &'t str>,
     first: usize,
-    spans: &[(usize, usize)],
     dict: &SharedDict,
 ) -> ParsedBlock {
-    let mut block = BlockBuilder::new(spec, dict, spans.len());
-    for span in spans {
-        let raw = &text[span.0..span.1];
+    let mut block = BlockBuilder::new(spec, dict, features.len());
+    for raw in features {
         let parsed = parse_feature(spec, wanted, raw, &mut block.members, &mut block.dates);
         if !block.add(raw, parsed) {
             break;

@@ -270,7 +270,10 @@ pub(super) fn parse_whole(
         spans
             .par_chunks(per_part)
             .enumerate()
-            .map(|(k, s)| parse_block(spec, wanted, text, k * per_part, s, &dict))
+            .map(|(k, s)| {
+                let features = s.iter().map(|&(from, to)| &text[from..to]);
+                parse_block(spec, wanted, features, k * per_part, &dict)
+            })
             .collect()
     };
     let spans: Vec<(usize, usize)> = match split_collection(text) {
@@ -305,4 +308,48 @@ pub(super) fn parse_whole(
         dict,
         digest,
     })
+}
+
+/// Parses features held one text each (a table's rows), as [`parse_whole`] parses the
+/// features of one collection's text, without joining them into that text first. The
+/// digest is the one that text would have, so that a layer's version does not depend on
+/// how its features were held.
+pub(super) fn parse_features(
+    features: &[&str],
+    spec: &CollectionSpec,
+    wanted: &[&str],
+) -> ParsedFeatures {
+    const HEAD: &str = "{\"type\":\"FeatureCollection\",\"features\":[";
+    const TAIL: &str = "]}";
+    let len = HEAD.len()
+        + TAIL.len()
+        + features.iter().map(|f| f.len()).sum::<usize>()
+        + features.len().saturating_sub(1);
+    let mut d = crate::layer::digest::BlockDigests::new(0, len);
+    d.feed(0, HEAD.as_bytes());
+    for (k, f) in features.iter().enumerate() {
+        if k > 0 {
+            d.feed(d.at(), b",");
+        }
+        d.feed(d.at(), f.as_bytes());
+    }
+    d.feed(d.at(), TAIL.as_bytes());
+    let digest = d.finish(len);
+    let threads = rayon::current_num_threads().max(1);
+    let dict = SharedDict::default();
+    let per_part = (features.len() / (threads * 8)).clamp(1, 16_384);
+    let blocks = features
+        .par_chunks(per_part)
+        .enumerate()
+        .map(|(k, s)| {
+            let features = s.iter().map(|f| super::block::trim_whitespace(f));
+            parse_block(spec, wanted, features, k * per_part, &dict)
+        })
+        .collect();
+    ParsedFeatures {
+        n: features.len(),
+        blocks,
+        dict,
+        digest,
+    }
 }
