@@ -798,7 +798,7 @@ fn a_private_server_asks_a_token_for_reads_but_not_for_health_or_the_map_files()
 }
 
 #[test]
-fn a_database_made_before_readers_upgrades_with_db_init_and_keeps_its_accounts() {
+fn a_database_made_before_readers_is_served_and_upgrades_with_db_init_keeping_its_accounts() {
     let Some(pg) = Cluster::start() else { return };
     pg.load(&data_dir());
     let editor = pg.token("editor", "Ana");
@@ -808,17 +808,30 @@ fn a_database_made_before_readers_upgrades_with_db_init_and_keeps_its_accounts()
          ALTER TABLE kat.tokens DROP CONSTRAINT tokens_role_check; \
          ALTER TABLE kat.tokens ADD CONSTRAINT tokens_role_check CHECK (role IN ('editor', 'admin'));",
     );
+    // A new Kat serves it as it is, so that servers can be upgraded before the database.
+    let s = Server::start_with(&data_dir(), &["--database", &pg.url]);
+    assert_eq!(post(&s, &editor, &synthetic(6)).status, 201);
+    // What the old schema cannot hold is refused, saying how to get it.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kat"))
-        .args(["serve", "--database", &pg.url, "--data"])
-        .arg(data_dir())
+        .args([
+            "token",
+            "create",
+            "--role",
+            "reader",
+            "--name",
+            "Rose",
+            "--database",
+            &pg.url,
+        ])
         .output()
         .unwrap();
-    assert!(
-        !out.status.success(),
-        "a server does not run on an old schema"
-    );
+    assert!(!out.status.success(), "a reader on the old schema");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("kat db init"), "{stderr}");
+    assert!(
+        stderr.contains("kat db init") && stderr.contains("reader"),
+        "{stderr}"
+    );
+    assert_eq!(pg.psql("SELECT count(*) FROM kat.tokens"), "1");
 
     let applied = pg.kat(&["db", "init"]);
     assert!(applied.contains("[2]"), "{applied}");
@@ -828,6 +841,7 @@ fn a_database_made_before_readers_upgrades_with_db_init_and_keeps_its_accounts()
         pg.psql("SELECT string_agg(role, ',' ORDER BY id) FROM kat.tokens"),
         "editor,reader"
     );
+    drop(s);
     let s = Server::start_with(&data_dir(), &["--database", &pg.url, "--private"]);
     let r = s
         .request(
@@ -837,7 +851,22 @@ fn a_database_made_before_readers_upgrades_with_db_init_and_keeps_its_accounts()
         )
         .unwrap();
     assert_eq!(r.status, 200);
-    assert_eq!(post(&s, &editor, &synthetic(6)).status, 201);
+    assert_eq!(post(&s, &editor, &synthetic(7)).status, 201);
+    drop(s);
+
+    // A database upgraded by a newer Kat than this one is refused, naming both versions.
+    pg.psql("INSERT INTO kat.migrations (version) VALUES (99)");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kat"))
+        .args(["serve", "--database", &pg.url, "--data"])
+        .arg(data_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a server on a newer schema");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("version 99") && stderr.contains("newer"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -50,6 +50,16 @@ pub enum DbError {
          on it first"
     )]
     Schema { found: i32, needed: i32 },
+    #[error(
+        "the database's schema is at version {found}, newer than this Kat knows ({known}): run \
+         the Kat that upgraded it"
+    )]
+    SchemaNewer { found: i32, known: i32 },
+    #[error(
+        "the database's schema is at version {found}, which has no {what}: run `kat db init` \
+         on it first (servers already running keep serving)"
+    )]
+    SchemaLacks { found: i32, what: &'static str },
     #[error("{file}: cannot be imported: {source}")]
     Layer {
         file: String,

@@ -54,6 +54,25 @@ pub fn latest() -> i32 {
     MIGRATIONS.last().map_or(0, |m| m.0)
 }
 
+/// The oldest schema this Kat serves: the migrations after it add only what a server can do
+/// without (migration 2, the reader role). Servers can then be upgraded one at a time and
+/// `kat db init` run after the last, with no moment when none will start.
+pub const OLDEST_SERVED: i32 = 1;
+
+/// The schema's version, 0 for a database never initialised.
+pub async fn version(db: &Database) -> Result<i32, DbError> {
+    let client = db.client().await?;
+    match client
+        .query_one("SELECT coalesce(max(version), 0) FROM kat.migrations", &[])
+        .await
+    {
+        Ok(row) => Ok(row.get(0)),
+        // No kat.migrations: the database was never initialised.
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Creates or upgrades the schema; returns the versions it applied. Safe to run on a database
 /// that is already up to date, and from two machines at once.
 pub async fn init(db: &Database) -> Result<Vec<i32>, DbError> {
@@ -87,19 +106,17 @@ pub async fn init(db: &Database) -> Result<Vec<i32>, DbError> {
     Ok(applied)
 }
 
-/// Refuses a database whose schema is not the one this Kat knows.
+/// Refuses a database this Kat cannot serve: one never initialised or older than
+/// [`OLDEST_SERVED`] (`kat db init` upgrades it), or one newer than this Kat knows.
 pub async fn check(db: &Database) -> Result<(), DbError> {
-    let client = db.client().await?;
-    let found: i32 = match client
-        .query_one("SELECT coalesce(max(version), 0) FROM kat.migrations", &[])
-        .await
-    {
-        Ok(row) => row.get(0),
-        // No kat.migrations: the database was never initialised.
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => 0,
-        Err(e) => return Err(e.into()),
-    };
-    if found != latest() {
+    let found = version(db).await?;
+    if found > latest() {
+        return Err(DbError::SchemaNewer {
+            found,
+            known: latest(),
+        });
+    }
+    if found < OLDEST_SERVED {
         return Err(DbError::Schema {
             found,
             needed: latest(),

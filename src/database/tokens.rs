@@ -108,6 +108,14 @@ pub async fn create(db: &Database, name: &str, role: Role) -> Result<String, Tok
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(TokenError::Random)?;
     let token = format!("{PREFIX}{}", hex::encode(secret));
+    // A database not yet upgraded is served, but its accounts cannot be readers yet.
+    let found = super::schema::version(db).await?;
+    if role == Role::Reader && found < 2 {
+        return Err(TokenError::Db(DbError::SchemaLacks {
+            found,
+            what: "reader role",
+        }));
+    }
     let client = db.client().await?;
     client
         .execute(
