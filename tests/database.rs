@@ -50,6 +50,16 @@ fn synthetic(n: usize) -> Value {
     })
 }
 
+/// The kat binary's error output for `args`, which it must refuse (exit non-zero).
+fn kat_refused(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kat"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "kat {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Waits until `path` on `s` answers `status`; how long it took.
 fn until(s: &Server, path: &str, status: u16, within: Duration) -> Duration {
     let started = Instant::now();
@@ -788,13 +798,9 @@ fn a_private_server_asks_a_token_for_reads_but_not_for_health_or_the_map_files()
     );
     assert_eq!((rows(&pg, "incidents"), versions(&pg)), (rows0, versions0));
     // Without a database there are no accounts: --private refuses to start.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kat"))
-        .args(["serve", "--private", "--data"])
-        .arg(data_dir())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--database"));
+    let data = data_dir();
+    let stderr = kat_refused(&["serve", "--private", "--data", data.to_str().unwrap()]);
+    assert!(stderr.contains("--database"), "{stderr}");
 }
 
 #[test]
@@ -812,21 +818,16 @@ fn a_database_made_before_readers_is_served_and_upgrades_with_db_init_keeping_it
     let s = Server::start_with(&data_dir(), &["--database", &pg.url]);
     assert_eq!(post(&s, &editor, &synthetic(6)).status, 201);
     // What the old schema cannot hold is refused, saying how to get it.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kat"))
-        .args([
-            "token",
-            "create",
-            "--role",
-            "reader",
-            "--name",
-            "Rose",
-            "--database",
-            &pg.url,
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "a reader on the old schema");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = kat_refused(&[
+        "token",
+        "create",
+        "--role",
+        "reader",
+        "--name",
+        "Rose",
+        "--database",
+        &pg.url,
+    ]);
     assert!(
         stderr.contains("kat db init") && stderr.contains("reader"),
         "{stderr}"
@@ -856,13 +857,14 @@ fn a_database_made_before_readers_is_served_and_upgrades_with_db_init_keeping_it
 
     // A database upgraded by a newer Kat than this one is refused, naming both versions.
     pg.psql("INSERT INTO kat.migrations (version) VALUES (99)");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kat"))
-        .args(["serve", "--database", &pg.url, "--data"])
-        .arg(data_dir())
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "a server on a newer schema");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let data = data_dir();
+    let stderr = kat_refused(&[
+        "serve",
+        "--database",
+        &pg.url,
+        "--data",
+        data.to_str().unwrap(),
+    ]);
     assert!(
         stderr.contains("version 99") && stderr.contains("newer"),
         "{stderr}"
